@@ -1,0 +1,217 @@
+"""The command line: `vae train`, `vae evaluate`, `vae sample` and `vae export`.
+
+Run `vae <command> --help` (or `python -m vae <command> --help`) for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULTS_MODEL = {"kind": "vae", "arch": "mlp", "latent_dim": 20, "hidden": (400,), "channels": 32, "decoder": "mlp"}
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $VAE_DATA_ROOT, else ./data)")
+    p.add_argument("--download", action="store_true", help="download MNIST into the data root if missing (needs internet)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vae", description="Train, evaluate and sample variational autoencoders on MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model, checkpointing every epoch")
+    t.add_argument("--out", required=True, help="run folder for checkpoints, history.jsonl and grids")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    m = t.add_argument_group("model (ignored with --resume)")
+    m.add_argument("--kind", choices=["vae", "ae", "cvae"], help="vae, plain autoencoder or conditional vae (default vae)")
+    m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder body (default mlp)")
+    m.add_argument("--decoder", choices=["mlp", "conv"], help="decoder body when --arch conv (default mlp)")
+    m.add_argument("--latent-dim", type=int, help="latent size D (default 20)")
+    m.add_argument("--hidden", type=int, nargs="+", help="hidden layer widths (default 400)")
+    m.add_argument("--channels", type=int, help="base channels of the conv layers (default 32)")
+    o = t.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, help="epochs (default 10; may be raised when resuming)")
+    o.add_argument("--batch-size", type=int)
+    o.add_argument("--lr", type=float, help="peak learning rate of Adam (default 1e-3)")
+    o.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    o.add_argument("--min-lr-ratio", type=float, help="final lr / peak lr for the cosine schedule")
+    o.add_argument("--beta", type=float, help="KL weight (default 1)")
+    o.add_argument("--warmup", type=float, dest="warmup_epochs", help="epochs of linear KL warm-up from 0 to beta")
+    o.add_argument("--objective", choices=["elbo", "iwae"])
+    o.add_argument("--iwae-k", type=int, help="samples per image for --objective iwae")
+    o.add_argument("--binarize", choices=["dynamic", "none"], help="dynamic binarization (default) or gray levels")
+    o.add_argument("--seed", type=int)
+    o.add_argument("--train-size", type=int, help="use only the first N training images")
+    o.add_argument("--grad-clip", type=float)
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
+    _add_data_args(t)
+
+    e = sub.add_parser("evaluate", help="test ELBO and NLL (IWAE bound) of a model")
+    e.add_argument("model", help="model folder, run folder or shipped model name")
+    e.add_argument("-k", "--k", type=int, default=5000, help="importance samples per image (default 5000)")
+    e.add_argument("--test-size", type=int, help="evaluate only the first N test images (default all 10,000)")
+    e.add_argument("--batch-size", type=int, default=10)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", help="write the results as JSON here (default: print only)")
+    e.add_argument("--no-progress", action="store_true")
+    _add_data_args(e)
+
+    s = sub.add_parser("sample", help="save a grid of samples from the prior")
+    s.add_argument("model", help="model folder, run folder or shipped model name")
+    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("-n", type=int, default=64, help="number of samples (1-1024)")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--digit", type=int, help="digit to draw (conditional models)")
+    s.add_argument("--seed", type=int, default=0)
+
+    x = sub.add_parser("export", help="copy a run's weights and config into a model folder with metrics.json")
+    x.add_argument("run", help="run folder (its checkpoint/ is exported)")
+    x.add_argument("dest", help="model folder to write (e.g. vae/pretrained/default)")
+    x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
+    return parser
+
+
+def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("kind", "arch", "decoder", "latent_dim", "hidden", "channels")
+    return {k: (tuple(v) if isinstance(v, list) else v) for k in keys if (v := getattr(args, k)) is not None}
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
+            "iwae_k", "binarize", "seed", "train_size", "grad_clip")
+    return {k: v for k in keys if (v := getattr(args, k)) is not None}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import CHECKPOINT_DIR, read_checkpoint, recover_checkpoint
+    from .config import ModelConfig, TrainConfig, from_dict, save_json
+    from .data import load_mnist
+    from .train import train
+
+    out = Path(args.out)
+    if args.resume:
+        folder = recover_checkpoint(out)
+        if folder is None:
+            raise FileNotFoundError(f"--resume: no checkpoint in {out / CHECKPOINT_DIR}")
+        model_config, _, _, state = read_checkpoint(folder)
+        saved = from_dict(TrainConfig, state["train_config"])
+        if set(_train_overrides(args)) - {"epochs"} or _model_overrides(args):
+            raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
+        train_config = TrainConfig(**{**saved.__dict__, **_train_overrides(args)})
+    else:
+        model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
+        train_config = TrainConfig(**_train_overrides(args))
+        out.mkdir(parents=True, exist_ok=True)
+        save_json(out / "command.json", {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    train_data = load_mnist(True, args.data_root, args.download)
+    test_data = load_mnist(False, args.data_root, args.download)
+    history = train(model_config, train_config, out, train_data, test_data, device=args.device, resume=args.resume,
+                    progress=not args.no_progress, grids=not args.no_grids)
+    last = history[-1]
+    print(f"done: {last['epoch']} epochs, test -ELBO {last['test_loss']:.2f} nats, {last['wall_seconds']:.0f} s; weights in {out / CHECKPOINT_DIR}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load, resolve_model_dir
+    from .config import save_json
+    from .data import binarized_test_set, load_mnist
+    from .evaluate import evaluate
+    from .train import resolve_device
+
+    if args.k < 1:
+        raise ValueError(f"-k must be >= 1, not {args.k}")
+    model = load(args.model, device=resolve_device(args.device))
+    if not model.config.is_variational:
+        raise ValueError("an autoencoder has no ELBO or likelihood to evaluate; evaluate a vae or cvae model")
+    test = load_mnist(False, args.data_root, args.download)
+    if args.test_size is not None:
+        test = test.subset(args.test_size)
+    bits = binarized_test_set(test)
+    results = evaluate(model, bits, test.labels, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+    results = {"model": str(resolve_model_dir(args.model)), **results, "command": "vae " + shlex.join(sys.argv[1:])}
+    print(json.dumps(results, indent=2))
+    if args.out:
+        save_json(args.out, results)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+    from torchvision.utils import save_image
+
+    from .checkpoint import load
+    from .latent import decode_images, sample_prior
+
+    if not 1 <= args.n <= 1024:
+        raise ValueError(f"-n must be between 1 and 1024, not {args.n}")
+    model = load(args.model)
+    y = None
+    if model.config.is_conditional:
+        if args.digit is None or not 0 <= args.digit < model.config.num_classes:
+            raise ValueError(f"a conditional model needs --digit between 0 and {model.config.num_classes - 1}")
+        y = torch.full((args.n,), args.digit)
+    z = sample_prior(args.n, model.config.latent_dim, args.temperature, torch.Generator().manual_seed(args.seed))
+    save_image(decode_images(model, z, y), args.out, nrow=int(args.n**0.5 + 0.999))
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .checkpoint import load, load_metrics, resolve_model_dir, save_model
+    from .models import num_parameters
+
+    run = Path(args.run)
+    model = load(run)
+    folder = resolve_model_dir(run)
+    state = json.loads((folder / "state.json").read_text())
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
+    command = json.loads((run / "command.json").read_text())["command"] if (run / "command.json").is_file() else None
+    metrics: dict[str, Any] = {
+        "training_command": command,
+        "epochs": state["epoch"],
+        "train_config": state["train_config"],
+        "parameters": num_parameters(model),
+        "training_seconds": history[-1]["wall_seconds"],
+        "last_epoch": load_metrics(run),
+    }
+    if args.evaluation:
+        metrics["evaluation"] = json.loads(Path(args.evaluation).read_text())
+    dest = save_model(model, args.dest, metrics)
+    size = (dest / "model.safetensors").stat().st_size
+    metrics["file_bytes"] = size
+    save_model(model, dest, metrics)
+    print(f"exported {run} to {dest} ({size / 1e6:.2f} MB)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `vae` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .data import DataError
+    from .train import TrainingDiverged
+
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export}
+    try:
+        return commands[args.command](args)
+    except (DataError, CheckpointError, ConfigError, TrainingDiverged, ValueError, FileNotFoundError) as err:
+        print(f"vae {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vae {args.command}: interrupted; the last completed epoch's checkpoint is kept", file=sys.stderr)
+        return 130

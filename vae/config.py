@@ -1,0 +1,184 @@
+"""Frozen dataclass configs for models and training, stored as JSON beside the weights.
+
+A [`ModelConfig`][vae.ModelConfig] fully describes the network that a weights file belongs to, so
+`config.json` + `model.safetensors` is all that [`vae.load`][vae.load] needs. A
+[`TrainConfig`][vae.TrainConfig] describes one training run; it is recorded in every checkpoint so a
+run can be resumed or repeated exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+ModelKind = Literal["vae", "ae", "cvae"]
+Architecture = Literal["mlp", "conv"]
+
+T = TypeVar("T", "ModelConfig", "TrainConfig")
+
+
+class ConfigError(ValueError):
+    """A config file or value that cannot describe a valid model or run."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model.
+
+    Attributes:
+        kind: `"vae"` (variational autoencoder), `"ae"` (plain deterministic autoencoder with the same
+            networks) or `"cvae"` (conditional VAE: the one-hot label is fed to encoder and decoder).
+        arch: `"mlp"` (fully connected) or `"conv"` (convolutional encoder, fully connected or
+            convolutional decoder, see `decoder`).
+        latent_dim: size D of the latent code z; any D >= 1 (2 gives a plottable latent space).
+        hidden: widths of the fully connected hidden layers (MLP encoder and decoder; the decoder
+            uses them in reverse order). For `arch="conv"` only the last width is used, as the size
+            of the layer between the convolutions and the code.
+        channels: base channel count of the convolutional layers (`arch="conv"`).
+        decoder: `"mlp"` or `"conv"`; which body the decoder uses when `arch="conv"`. An MLP decoder
+            is much cheaper to evaluate thousands of times per image (importance sampling).
+        image_shape: (C, H, W) of the data; MNIST is (1, 28, 28).
+        num_classes: number of labels for a conditional VAE (ignored otherwise).
+    """
+
+    kind: ModelKind = "vae"
+    arch: Architecture = "mlp"
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (400,)
+    channels: int = 32
+    decoder: Architecture = "mlp"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("vae", "ae", "cvae"):
+            raise ConfigError(f"kind must be 'vae', 'ae' or 'cvae', not {self.kind!r}")
+        if self.arch not in ("mlp", "conv") or self.decoder not in ("mlp", "conv"):
+            raise ConfigError(f"arch and decoder must be 'mlp' or 'conv', not {self.arch!r}/{self.decoder!r}")
+        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be a positive integer, not {self.latent_dim!r}")
+        if not self.hidden or any((not isinstance(h, int)) or h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden must be a non-empty list of positive integers, not {self.hidden!r}")
+        if self.channels < 1:
+            raise ConfigError(f"channels must be positive, not {self.channels!r}")
+        c, h, w = self.image_shape
+        if self.arch == "conv" and (h % 4 or w % 4):
+            raise ConfigError(f"the conv architecture needs H and W divisible by 4, got {self.image_shape}")
+        if self.kind == "cvae" and self.num_classes < 2:
+            raise ConfigError("a conditional VAE needs num_classes >= 2")
+
+    @property
+    def num_pixels(self) -> int:
+        """C * H * W, the number of Bernoulli variables per image."""
+        c, h, w = self.image_shape
+        return c * h * w
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.kind == "cvae"
+
+    @property
+    def is_variational(self) -> bool:
+        return self.kind in ("vae", "cvae")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+        epochs: number of passes over the training set.
+        batch_size: images per optimisation step.
+        lr: peak learning rate of Adam.
+        lr_schedule: `"constant"` or `"cosine"` (cosine decay to `lr * min_lr_ratio` over the run).
+        min_lr_ratio: final learning rate as a fraction of `lr` for the cosine schedule.
+        beta: weight of the KL term in the objective (beta-VAE; 1 is the ELBO).
+        warmup_epochs: the KL weight rises linearly from 0 to `beta` over this many epochs
+            (KL warm-up, measured in steps; 0 disables it).
+        objective: `"elbo"` or `"iwae"` (importance-weighted bound with `iwae_k` samples).
+        iwae_k: samples per image for the IWAE training objective.
+        binarize: `"dynamic"` (a fresh Bernoulli sample of every image at every step) or `"none"`
+            (train on the gray levels in [0, 1], as the pytorch/examples recipe does).
+        seed: seeds initialisation, shuffling, binarization and the reparameterization noise.
+        train_size: use only the first N training images (None: all 60,000).
+        grad_clip: clip the global gradient norm to this value (None: no clipping).
+        eval_batch_size: batch size for the per-epoch test loss.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    min_lr_ratio: float = 0.0
+    beta: float = 1.0
+    warmup_epochs: float = 0.0
+    objective: Literal["elbo", "iwae"] = "elbo"
+    iwae_k: int = 1
+    binarize: Literal["dynamic", "none"] = "dynamic"
+    seed: int = 0
+    train_size: int | None = None
+    grad_clip: float | None = None
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be positive")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, not {self.lr!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
+        if not self.beta >= 0 or not self.warmup_epochs >= 0:
+            raise ConfigError("beta and warmup_epochs must be >= 0")
+        if self.objective not in ("elbo", "iwae") or self.iwae_k < 1:
+            raise ConfigError("objective must be 'elbo' or 'iwae' and iwae_k >= 1")
+        if self.binarize not in ("dynamic", "none"):
+            raise ConfigError(f"binarize must be 'dynamic' or 'none', not {self.binarize!r}")
+        if self.train_size is not None and self.train_size < 1:
+            raise ConfigError("train_size must be positive")
+
+
+def to_dict(config: ModelConfig | TrainConfig) -> dict[str, Any]:
+    """A JSON-ready dict (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config from a dict, refusing unknown keys with a clear message."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; known keys are {sorted(names)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise ConfigError(f"invalid {cls.__name__}: {err}") from err
+
+
+def save_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Write `data` as indented JSON, atomically (write a temporary file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read a `config.json`, with a clear error for a missing or malformed file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}: a model folder holds config.json and model.safetensors") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); the file may be truncated or corrupted") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object of ModelConfig fields")
+    data = data.get("model", data)
+    return from_dict(ModelConfig, data)
+
+
+__all__ = ["ConfigError", "ModelConfig", "TrainConfig", "from_dict", "to_dict"]

@@ -1,0 +1,148 @@
+r"""The models: a VAE, a plain autoencoder with the same networks, and a conditional VAE.
+
+All three are built from a [`ModelConfig`][vae.ModelConfig] by [`build_model`][vae.build_model]
+and share one interface: `encode`, `decode`, `embed` (the point a picture is placed at in latent
+space), `reconstruct` (decoder mean) and a `forward` that returns the loss terms separately.
+
+Shape key: B batch, C, H, W image, D latent size, k importance samples.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .nets import build_decoder, build_encoder
+from .objectives import ElboTerms, bernoulli_log_likelihood, elbo, gaussian_log_density
+
+
+class VAE(nn.Module):
+    r"""Variational autoencoder with a diagonal Gaussian posterior and a Bernoulli decoder.
+
+    $q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag} \exp(\operatorname{logvar}_\phi(x)))$,
+    $p(z) = \mathcal N(0, I)$, $p_\theta(x \mid z) = \prod_i \operatorname{Bernoulli}(x_i; \sigma(\ell_\theta(z)_i))$.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        cond_dim = config.num_classes if config.is_conditional else 0
+        code_size = 2 * config.latent_dim if config.is_variational else config.latent_dim
+        self.encoder = build_encoder(config, code_size, cond_dim)
+        self.decoder = build_decoder(config, cond_dim)
+
+    # -- conditioning -------------------------------------------------------------------------
+    def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """One-hot labels for a conditional model, None otherwise."""
+        if not self.config.is_conditional:
+            return None
+        if y is None:
+            raise ValueError("a conditional VAE needs the digit labels y")
+        return F.one_hot(y.long(), self.config.num_classes).float()  # (B, num_classes)
+
+    # -- the model -----------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters: x (B, C, H, W) -> mu, logvar (B, D)."""
+        mu, logvar = self.encoder(x, self._condition(y)).chunk(2, dim=1)
+        return mu, logvar
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""A differentiable sample $z = \mu + \sigma \odot \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
+
+        The noise is drawn outside the network, so gradients flow to mu and logvar
+        ([the reparameterization trick](../theory/reparameterization.md)); sigma = exp(logvar / 2).
+        """
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)  # (..., D)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bernoulli logits: z (B, D) -> (B, C, H, W)."""
+        return self.decoder(z, self._condition(y))
+
+    def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Where x sits in latent space: the posterior mean, (B, C, H, W) -> (B, D)."""
+        return self.encode(x, y)[0]
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder mean at the posterior mean: pixel probabilities, (B, C, H, W) -> (B, C, H, W)."""
+        return torch.sigmoid(self.decode(self.embed(x, y), y))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, beta: float = 1.0, target: torch.Tensor | None = None) -> ElboTerms:
+        """Negative ELBO terms, averaged over the batch (see [`elbo`][vae.objectives.elbo]).
+
+        Args:
+            x: input images (B, C, H, W) in [0, 1].
+            y: labels (B,) for a conditional model.
+            beta: KL weight.
+            target: what the decoder must reproduce (defaults to x).
+        """
+        mu, logvar = self.encode(x, y)  # (B, D) each
+        z = self.reparameterize(mu, logvar)  # (B, D)
+        logits = self.decode(z, y)  # (B, C, H, W)
+        return elbo(x if target is None else target, logits, mu, logvar, beta=beta)
+
+    def log_importance_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        r"""log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x) for k samples z_i ~ q(z | x).
+
+        Shapes: x (B, C, H, W) -> (B, k). Memory grows as B * k images; callers evaluating large k
+        split k into chunks (see [`vae.evaluate.log_likelihood`][vae.evaluate.log_likelihood]).
+        """
+        mu, logvar = self.encode(x, y)  # (B, D)
+        z = self.reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))  # (k, B, D)
+        flat_z = z.flatten(0, 1)  # (k*B, D)
+        y_rep = None if y is None else y.repeat(k)  # (k*B,)
+        logits = self.decode(flat_z, y_rep).unflatten(0, (k, x.shape[0]))  # (k, B, C, H, W)
+        log_px = bernoulli_log_likelihood(x.expand(k, *x.shape).flatten(0, 1), logits.flatten(0, 1)).view(k, -1)
+        log_pz = gaussian_log_density(z)  # (k, B) standard normal prior
+        log_qz = gaussian_log_density(z, mu, logvar)  # (k, B)
+        return (log_px + log_pz - log_qz).T  # (B, k)
+
+
+class ConditionalVAE(VAE):
+    """A VAE whose encoder and decoder both receive the one-hot digit label y.
+
+    Sampling `decode(z, y)` with z from the prior draws a digit of the requested class.
+    """
+
+
+class Autoencoder(VAE):
+    """A plain deterministic autoencoder with the same networks as the VAE.
+
+    The code z = encoder(x) is a point, not a distribution; training minimises the reconstruction
+    term alone. Without a KL term nothing organises the latent space, which is the motivation
+    for the VAE (see [autoencoders](../theory/autoencoders.md)).
+    """
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The code, with a log-variance of -inf (a point mass): x (B, C, H, W) -> z, logvar (B, D)."""
+        z = self.encoder(x, None)
+        return z, torch.full_like(z, float("-inf"))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, beta: float = 1.0, target: torch.Tensor | None = None) -> ElboTerms:
+        """Reconstruction loss -log p(x | z) summed over pixels, mean over the batch.
+
+        There is no KL term (reported as 0) and no bound: the `elbo` field is just minus the
+        reconstruction term.
+        """
+        z = self.embed(x)  # (B, D)
+        rec = -bernoulli_log_likelihood(x if target is None else target, self.decode(z)).mean()
+        zero = torch.zeros((), device=x.device)
+        return ElboTerms(rec, rec, zero, -rec)
+
+    def log_importance_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise TypeError("an autoencoder defines no likelihood bound; importance weights need a VAE")
+
+
+def build_model(config: ModelConfig) -> VAE:
+    """The model that `config.kind` names, with freshly initialised weights."""
+    cls = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder}[config.kind]
+    return cls(config)
+
+
+def num_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,276 @@
+r"""The training loop: KL warm-up, a learning-rate schedule, atomic per-epoch checkpoints, exact resume.
+
+Determinism: every source of randomness in epoch e (shuffling, dynamic binarization and the
+reparameterization noise) is seeded from `(seed, e)` at the start of the epoch, so a run resumed
+from the checkpoint of epoch e continues exactly as the uninterrupted run would (on the same
+device and thread count), with no random-number-generator state to save.
+
+Every epoch writes, into the run folder:
+
+- `checkpoint/` — `model.safetensors`, `config.json`, `metrics.json`, `optimizer.safetensors`,
+  `state.json`, replaced atomically (see [`vae.checkpoint`][vae.checkpoint]);
+- one line of `history.jsonl` with the epoch's metrics;
+- `grids/epoch_XXXX.png` — test digits, their reconstructions and samples from fixed prior codes
+  (assemble a training movie with e.g. `ffmpeg -i grids/epoch_%04d.png movie.gif`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .checkpoint import CheckpointError, load_state, read_checkpoint, recover_checkpoint, restore_optimizer, write_checkpoint
+from .config import ConfigError, ModelConfig, TrainConfig, from_dict, to_dict
+from .data import MNIST, binarize, binarized_test_set
+from .models import VAE, build_model, num_parameters
+from .objectives import iwae_bound
+
+HISTORY = "history.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`"auto"` picks CUDA, then Apple MPS, then the CPU; any other name is passed to torch."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from err
+
+
+def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    r"""The KL weight at a step: $\beta \min(1, \text{step} / (\text{warmup\_epochs} \cdot \text{steps per epoch}))$."""
+    if config.warmup_epochs <= 0:
+        return config.beta
+    return config.beta * min(1.0, step / (config.warmup_epochs * steps_per_epoch))
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate at a step: constant, or cosine decay from `lr` to `lr * min_lr_ratio`."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    progress = min(1.0, step / max(1, total_steps))
+    floor = config.lr * config.min_lr_ratio
+    return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+def training_loss(model: VAE, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, beta: float) -> dict[str, torch.Tensor]:
+    """The loss to minimise on one batch, with its terms (each averaged over the batch)."""
+    if config.objective == "iwae":
+        log_w = model.log_importance_weights(x, config.iwae_k, y if model.config.is_conditional else None)  # (B, k)
+        bound = iwae_bound(log_w).mean()  # mean over the batch of the k-sample bound
+        return {"loss": -bound, "iwae": bound}
+    terms = model(x, y if model.config.is_conditional else None, beta=beta)
+    return {"loss": terms.loss, "reconstruction": terms.reconstruction, "kl": terms.kl}
+
+
+@torch.no_grad()
+def test_loss(model: VAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device, seed: int = 0) -> dict[str, float]:
+    """Negative ELBO (one posterior sample per image) and its terms, averaged over the test images."""
+    was_training = model.training
+    model.eval()
+    fork = torch.random.fork_rng(devices=[]) if device.type == "cpu" else torch.random.fork_rng()
+    with fork:
+        torch.manual_seed(seed)
+        totals = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(device)
+            y = labels[start : start + batch_size].to(device)
+            terms = model(x, y if model.config.is_conditional else None)
+            n = x.shape[0]
+            totals["loss"] += terms.loss.item() * n
+            totals["reconstruction"] += terms.reconstruction.item() * n
+            totals["kl"] += terms.kl.item() * n
+    model.train(was_training)
+    return {k: v / images.shape[0] for k, v in totals.items()}
+
+
+def save_grid(model: VAE, images: torch.Tensor, labels: torch.Tensor, z: torch.Tensor, path: Path) -> None:
+    """Rows: test digits, their reconstructions, then decoded samples from the fixed codes z."""
+    from torchvision.utils import save_image
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        y = labels.to(device) if model.config.is_conditional else None
+        recon = model.reconstruct(images.to(device), y).cpu()
+        sample_y = (torch.arange(z.shape[0]) % model.config.num_classes).to(device) if model.config.is_conditional else None
+        samples = torch.sigmoid(model.decode(z.to(device), sample_y)).cpu()
+    model.train(was_training)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(torch.cat([images, recon, samples]), str(path), nrow=images.shape[0], padding=1, pad_value=0.5)
+
+
+def train(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    out_dir: str | Path,
+    train_data: MNIST,
+    test_data: MNIST,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    grids: bool = True,
+    stop_after: int | None = None,
+    on_batch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train a model, writing a checkpoint, a history line and a grid after every epoch.
+
+    Args:
+        model_config: the network to train.
+        train_config: the run's hyperparameters.
+        out_dir: the run folder (created if needed).
+        train_data, test_data: in-memory MNIST splits (see [`load_mnist`][vae.data.load_mnist]).
+        device: `"auto"`, `"cpu"`, `"cuda"` or `"mps"`.
+        resume: continue from `out_dir/checkpoint/` (the configs must match; only `epochs` may grow).
+        progress: show a tqdm progress bar with the live loss.
+        grids: save the per-epoch image grid.
+        stop_after: stop after this many epochs in this call (for tests of resuming).
+        on_batch: called with (global step, loss terms) after every step (for tests and logging).
+
+    Returns:
+        The per-epoch metrics of the whole run (including epochs before a resume).
+
+    Raises:
+        TrainingDiverged: on a NaN or infinite loss; the previous epoch's checkpoint stays in place.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    train_data = train_data.subset(train_config.train_size)
+    if model_config.kind == "ae" and train_config.objective == "iwae":
+        raise ConfigError("an autoencoder cannot be trained with the IWAE objective (it has no posterior)")
+
+    torch.manual_seed(train_config.seed)
+    model = build_model(model_config).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+
+    checkpoint = recover_checkpoint(out)
+    if resume:
+        if checkpoint is None:
+            raise CheckpointError(f"--resume: no checkpoint in {out}/checkpoint to resume from")
+        saved_model, weights, opt_tensors, state = read_checkpoint(checkpoint)
+        saved_train = from_dict(TrainConfig, state["train_config"])
+        if saved_model != model_config:
+            raise ConfigError(f"--resume: the model config differs from the checkpoint's ({saved_model})")
+        if replace(saved_train, epochs=train_config.epochs) != train_config:
+            raise ConfigError(f"--resume: the training config differs from the checkpoint's ({saved_train}); only epochs may change")
+        load_state(model, {k: v.to(dev) for k, v in weights.items()}, checkpoint)
+        restore_optimizer(optimizer, opt_tensors, state["optimizer"])
+        start_epoch = state["epoch"]
+        history = _read_history(out / HISTORY, start_epoch)
+    elif checkpoint is not None:
+        raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
+
+    test_bits = binarized_test_set(test_data) if train_config.binarize == "dynamic" else test_data.images
+    grid_images, grid_labels = test_bits[:10], test_data.labels[:10]
+    grid_z = torch.randn(30, model_config.latent_dim, generator=torch.Generator().manual_seed(train_config.seed))
+
+    n = len(train_data)
+    steps_per_epoch = math.ceil(n / train_config.batch_size)
+    total_steps = steps_per_epoch * train_config.epochs
+    last_epoch = train_config.epochs if stop_after is None else min(train_config.epochs, start_epoch + stop_after)
+    run_start = time.perf_counter() - (history[-1]["wall_seconds"] if history else 0.0)
+
+    for epoch in range(start_epoch, last_epoch):
+        epoch_start = time.perf_counter()
+        model.train()
+        gen = torch.Generator().manual_seed(_epoch_seed(train_config.seed, epoch))
+        torch.manual_seed(_epoch_seed(train_config.seed, epoch))  # reparameterization noise
+        order = torch.randperm(n, generator=gen)
+        sums: dict[str, float] = {}
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{train_config.epochs}", disable=not progress, leave=False)
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            idx = order[i * train_config.batch_size : (i + 1) * train_config.batch_size]
+            x = train_data.images[idx]  # (B, 1, 28, 28) gray levels
+            if train_config.binarize == "dynamic":
+                x = binarize(x, gen)
+            x, y = x.to(dev), train_data.labels[idx].to(dev)
+            beta = kl_weight(train_config, step, steps_per_epoch)
+            lr = learning_rate(train_config, step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            terms = training_loss(model, x, y, train_config, beta)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; training stopped. "
+                    f"The last good checkpoint (epoch {epoch}) is kept in {out / 'checkpoint'}. "
+                    "Try a lower --lr, --grad-clip, or a longer --warmup."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.item() * x.shape[0]
+            if on_batch is not None:
+                on_batch(step, terms)
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.2f}", beta=f"{beta:.2f}")
+        bar.close()
+        seconds = time.perf_counter() - epoch_start
+        evaluation = test_loss(model, test_bits, test_data.labels, train_config.eval_batch_size, dev)
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            **{f"train_{k}": v / n for k, v in sums.items()},
+            "test_loss": evaluation["loss"],
+            "test_reconstruction": evaluation["reconstruction"],
+            "test_kl": evaluation["kl"],
+            "beta": beta,
+            "lr": lr,
+            "epoch_seconds": seconds,
+            "wall_seconds": time.perf_counter() - run_start,
+        }
+        history.append(record)
+        state = {
+            "epoch": epoch + 1,
+            "train_config": to_dict(train_config),
+            "parameters": num_parameters(model),
+        }
+        write_checkpoint(out, model, optimizer, state, record)
+        with (out / HISTORY).open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if grids:
+            save_grid(model, grid_images, grid_labels, grid_z, out / "grids" / f"epoch_{epoch + 1:04d}.png")
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1}: train loss {record['train_loss']:.2f}  test -ELBO {record['test_loss']:.2f} "
+                f"(rec {record['test_reconstruction']:.2f}, KL {record['test_kl']:.2f})  {seconds:.1f}s"
+            )
+    return history
+
+
+def _read_history(path: Path, epochs: int) -> list[dict[str, Any]]:
+    """The first `epochs` lines of history.jsonl, rewriting the file without any later lines."""
+    if not path.is_file():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in lines if r["epoch"] <= epochs]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return kept
