@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -107,6 +108,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if set(_train_overrides(args)) - {"epochs"} or _model_overrides(args):
             raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
         train_config = TrainConfig(**{**saved.__dict__, **_train_overrides(args)})
+        record = json.loads((out / "command.json").read_text()) if (out / "command.json").is_file() else {}
+        record.setdefault("resumed", []).append({"command": "vae " + shlex.join(sys.argv[1:]), "at_epoch": state["epoch"]})
+        save_json(out / "command.json", record)
     else:
         model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
         train_config = TrainConfig(**_train_overrides(args))
@@ -175,9 +179,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     folder = resolve_model_dir(run)
     state = json.loads((folder / "state.json").read_text())
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
-    command = json.loads((run / "command.json").read_text())["command"] if (run / "command.json").is_file() else None
+    commands = json.loads((run / "command.json").read_text()) if (run / "command.json").is_file() else {}
     metrics: dict[str, Any] = {
-        "training_command": command,
+        "training_command": commands.get("command"),
+        "resumed": commands.get("resumed", []),
         "epochs": state["epoch"],
         "train_config": state["train_config"],
         "parameters": num_parameters(model),
@@ -187,6 +192,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.evaluation:
         metrics["evaluation"] = json.loads(Path(args.evaluation).read_text())
     dest = save_model(model, args.dest, metrics)
+    shutil.copyfile(run / "history.jsonl", dest / "history.jsonl")  # the training curve, for the model card
     size = (dest / "model.safetensors").stat().st_size
     metrics["file_bytes"] = size
     save_model(model, dest, metrics)

@@ -1,0 +1,87 @@
+"""Print the Markdown tables of the shipped models from their recorded results.
+
+- the models table, from each model's `metrics.json`;
+- the sample-quality table, from `benchmarks/results/sample_quality.json`
+  (written by `python benchmarks/sample_quality.py`).
+
+Usage: python scripts/model_table.py [--write]
+With --write, replaces the blocks between `<!-- models-table:start -->` and `<!-- models-table:end -->`
+(README.md and docs/models.md) and between the `quality-table` markers (docs/models.md); the tests
+check that the pages hold the current tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import vae
+
+ROOT = Path(__file__).resolve().parents[1]
+QUALITY = ROOT / "benchmarks" / "results" / "sample_quality.json"
+ORDER = ["default", "latent2d", "ae2d", "cvae"]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table() -> str:
+    names = sorted(vae.available_models(), key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    rows = [
+        "| model | kind | latent | architecture | epochs | train time | parameters | file size | test ELBO | test NLL (IWAE k) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in names:
+        m = vae.load_metrics(name)
+        cfg = vae.load(name).config
+        ev = m.get("evaluation", {})
+        arch = f"{cfg.arch} {'-'.join(map(str, cfg.hidden))}" + (f", {cfg.decoder} decoder" if cfg.arch == "conv" else "")
+        elbo = _fmt(ev.get("test_elbo"))
+        nll = f"{_fmt(ev.get('test_nll'))} (k={ev['k']})" if "test_nll" in ev else "— (no likelihood)"
+        rows.append(
+            f"| `{name}` | {cfg.kind} | {cfg.latent_dim} | {arch} | {m['epochs']} | {m['training_seconds'] / 60:.1f} min "
+            f"| {m['parameters']:,} | {m['file_bytes'] / 1e6:.2f} MB | {elbo} | {nll} |"
+        )
+    return "\n".join(rows)
+
+
+def quality_table() -> str:
+    results = json.loads(QUALITY.read_text())
+    rows = ["| samples of | measure | value |", "| --- | --- | --- |"]
+    labels = {
+        "accuracy": "classified as the requested digit (100 per digit)",
+        "confident_fraction": "recognised with confidence >= 0.9 (1000 prior samples)",
+    }
+    for name, r in results.items():
+        if name == "mnist_test":
+            rows.append(f"| real MNIST test digits | classifier accuracy | {r['accuracy']:.1%} |")
+            continue
+        for key, label in labels.items():
+            if key in r:
+                rows.append(f"| `{name}` | {label} | {r[key]:.1%} |")
+    return "\n".join(rows)
+
+
+def replace_block(text: str, marker: str, block: str) -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    return pattern.sub(lambda _: f"{start}\n{block}\n{end}", text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    models, quality = table(), quality_table()
+    print(models + "\n\n" + quality)
+    if args.write:
+        for path in (ROOT / "README.md", ROOT / "docs" / "models.md"):
+            text = replace_block(path.read_text(), "models-table", models)
+            path.write_text(replace_block(text, "quality-table", quality))
+
+
+if __name__ == "__main__":
+    main()

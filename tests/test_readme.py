@@ -1,0 +1,55 @@
+"""The README's promises: its test command is what CI runs, its code runs, its tables are current."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+
+def test_setup_gives_exactly_two_commands_and_ci_runs_the_test_one() -> None:
+    setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = [block.strip() for block in _bash_blocks(setup)]
+    assert len(commands) == 2
+    demo, tests = commands
+    assert "python demo/app.py" in demo and "pytest" in tests
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, "the README's test command must be the line .ci/run runs"
+
+
+def test_python_example_runs(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (120, 160), 255)
+    ImageDraw.Draw(image).line([(60, 20), (60, 140)], fill=0, width=14)  # a "1", dark on white
+    image.save(tmp_path / "digit.png")
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    namespace: dict[str, object] = {}
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    recon = namespace["recon"]
+    assert isinstance(recon, torch.Tensor) and recon.shape == (1, 1, 28, 28)
+
+
+def test_model_tables_are_generated_from_metrics() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_table.py")], capture_output=True, text=True, check=True)
+    models, quality = out.stdout.strip().split("\n\n")
+    assert models in README, "README.md: run `python scripts/model_table.py --write`"
+    card = (ROOT / "docs" / "models.md").read_text()
+    assert models in card and quality in card, "docs/models.md: run `python scripts/model_table.py --write`"
