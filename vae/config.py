@@ -64,6 +64,9 @@ class ModelConfig:
             raise ConfigError(f"hidden must be a non-empty list of positive integers, not {self.hidden!r}")
         if self.channels < 1:
             raise ConfigError(f"channels must be positive, not {self.channels!r}")
+        if (not isinstance(self.image_shape, tuple) or len(self.image_shape) != 3
+                or any(not isinstance(s, int) or s < 1 for s in self.image_shape)):
+            raise ConfigError(f"image_shape must be three positive integers (C, H, W), not {self.image_shape!r}")
         c, h, w = self.image_shape
         if self.arch == "conv" and (h % 4 or w % 4):
             raise ConfigError(f"the conv architecture needs H and W divisible by 4, got {self.image_shape}")

@@ -38,8 +38,10 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int, eps: float = 1e-7) -> 
     Shapes: z0, z1 (D,) -> (steps, D); the first row is z0 and the last is z1.
     """
     _check_steps(steps)
-    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(eps)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    u0, u1 = z0 / z0.norm().clamp_min(eps), z1 / z1.norm().clamp_min(eps)  # unit directions
+    # Omega = 2 atan2(|u0 - u1|, |u0 + u1|): accurate near 0 and pi, where arccos of the cosine is not
+    # (in float32 arccos(1 - 6e-8) is already 3e-4, so (anti)parallel codes would miss the fallback).
+    omega = 2 * torch.atan2((u0 - u1).norm(), (u0 + u1).norm())
     if omega.abs() < 1e-4 or (torch.pi - omega).abs() < 1e-4:
         return lerp(z0, z1, steps)
     t = torch.linspace(0.0, 1.0, steps, dtype=z0.dtype, device=z0.device).unsqueeze(1)  # (steps, 1)
