@@ -1,0 +1,176 @@
+"""Saving and loading models: bit-exact round trips, atomic checkpoints, and clear errors, never pickles."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vae
+from vae import CheckpointError, ModelConfig, build_model, load, load_metrics, save_model
+from vae.checkpoint import CHECKPOINT_DIR, available_models, recover_checkpoint, write_checkpoint
+
+CONFIGS = [
+    ModelConfig(latent_dim=2, hidden=(16,)),
+    ModelConfig(kind="cvae", latent_dim=3, hidden=(16, 8)),
+    ModelConfig(kind="ae", arch="conv", decoder="conv", latent_dim=2, hidden=(8,), channels=2),
+]
+
+
+def _saved(tmp_path: Path, config: ModelConfig = CONFIGS[0], metrics: dict | None = None) -> tuple[vae.VAE, Path]:
+    torch.manual_seed(0)
+    model = build_model(config)
+    return model, save_model(model, tmp_path / "model", metrics)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["vae", "cvae", "ae-conv"])
+def test_round_trip_is_bit_exact(tmp_path: Path, config: ModelConfig) -> None:
+    model, folder = _saved(tmp_path, config, metrics={"test_nll": 99.5})
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", "model.safetensors"]
+    loaded = load(folder)
+    assert type(loaded) is type(model) and loaded.config == config and not loaded.training
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    for name in original:
+        assert original[name].dtype == restored[name].dtype
+        assert torch.equal(original[name], restored[name]), name
+    x = torch.rand(2, 1, 28, 28)
+    y = torch.tensor([1, 2]) if config.is_conditional else None
+    assert torch.equal(model.eval().reconstruct(x, y), loaded.reconstruct(x, y))
+    assert load_metrics(folder) == {"test_nll": 99.5}
+    assert json.loads((folder / "config.json").read_text())["latent_dim"] == config.latent_dim
+
+
+def test_load_accepts_a_path_string_and_a_run_folder(tmp_path: Path) -> None:
+    model, folder = _saved(tmp_path)
+    assert torch.equal(load(str(folder)).decoder.net[0].weight, model.decoder.net[0].weight)
+    run = tmp_path / "run"
+    optimizer = torch.optim.Adam(model.parameters())
+    write_checkpoint(run, model, optimizer, {"epoch": 1}, {"test_loss": 1.0})
+    loaded = load(run)  # a run folder: its checkpoint/ is loaded
+    assert torch.equal(loaded.encoder.net[0].weight, model.encoder.net[0].weight)
+    assert load_metrics(run) == {"test_loss": 1.0}
+    assert load_metrics(folder.parent / "model") == {}  # no metrics.json: empty
+
+
+def test_checkpoints_are_replaced_atomically_and_recovered(tmp_path: Path) -> None:
+    model, _ = _saved(tmp_path)
+    optimizer = torch.optim.Adam(model.parameters())
+    run = tmp_path / "run"
+    write_checkpoint(run, model, optimizer, {"epoch": 1}, {})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    write_checkpoint(run, model, optimizer, {"epoch": 2}, {})
+    assert sorted(p.name for p in run.iterdir()) == [CHECKPOINT_DIR]  # no temporary folders left behind
+    state = json.loads((run / CHECKPOINT_DIR / "state.json").read_text())
+    assert state["epoch"] == 2 and "param_groups" in state["optimizer"]
+    # an interruption between "checkpoint -> .checkpoint.old" and ".checkpoint.tmp -> checkpoint"
+    (run / CHECKPOINT_DIR).rename(run / ".checkpoint.old")
+    assert recover_checkpoint(run) == run / CHECKPOINT_DIR
+    assert json.loads((run / CHECKPOINT_DIR / "state.json").read_text())["epoch"] == 2
+    assert recover_checkpoint(tmp_path / "empty-run") is None
+
+
+def test_files_are_safetensors_not_pickles(tmp_path: Path) -> None:
+    model, folder = _saved(tmp_path)
+    head = (folder / "model.safetensors").read_bytes()[:16]
+    assert not head.startswith(b"\x80") and not head.startswith(b"PK")  # neither a pickle nor a torch zip
+    assert set(load_file(str(folder / "model.safetensors"))) == set(model.state_dict())
+
+
+def test_a_pickled_checkpoint_is_refused_without_unpickling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, folder = _saved(tmp_path)
+    torch.save(model.state_dict(), folder / "model.safetensors")  # a .pt file under the expected name
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a checkpoint was unpickled")
+
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    with pytest.raises(CheckpointError, match="not a readable safetensors file.*pickled .pt/.pth files are not accepted"):
+        load(folder)
+
+
+def _corrupt(kind: str, folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    if kind == "truncated-weights":
+        weights.write_bytes(data[: len(data) // 2])
+    elif kind == "weights-cut-in-header":
+        weights.write_bytes(data[:6])
+    elif kind == "empty-weights":
+        weights.write_bytes(b"")
+    elif kind == "random-weights":
+        weights.write_bytes(torch.randint(0, 256, (len(data),), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy().tobytes())
+    elif kind == "malformed-config":
+        (folder / "config.json").write_text('{"kind": "vae", "latent_dim": ')
+    elif kind == "config-not-an-object":
+        (folder / "config.json").write_text("[1, 2, 3]")
+    elif kind == "config-unknown-key":
+        (folder / "config.json").write_text(json.dumps({"latent_dim": 2, "hidden": [16], "layers": 3}))
+    elif kind == "config-bad-value":
+        (folder / "config.json").write_text(json.dumps({"latent_dim": -2, "hidden": [16]}))
+    elif kind == "config-wrong-type":
+        (folder / "config.json").write_text(json.dumps({"latent_dim": 2, "hidden": 16}))
+    elif kind == "config-bad-image-shape":
+        (folder / "config.json").write_text(json.dumps({"latent_dim": 2, "hidden": [16], "image_shape": [28, 28]}))
+    elif kind == "missing-config":
+        (folder / "config.json").unlink()
+    elif kind == "missing-weights":
+        weights.unlink()
+    elif kind == "weights-for-another-latent-size":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "latent_dim": 5}))
+    elif kind == "weights-for-another-depth":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "hidden": [16, 16]}))
+    else:
+        raise ValueError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("truncated-weights", "not a readable safetensors file.*truncated or corrupted"),
+        ("weights-cut-in-header", "not a readable safetensors file.*truncated or corrupted"),
+        ("empty-weights", "not a readable safetensors file"),
+        ("random-weights", "not a readable safetensors file.*truncated or corrupted"),
+        ("malformed-config", "config.json is not valid JSON.*truncated or corrupted"),
+        ("config-not-an-object", "must hold a JSON object"),
+        ("config-unknown-key", r"unknown ModelConfig keys \['layers'\]"),
+        ("config-bad-value", "latent_dim must be a positive integer"),
+        ("config-wrong-type", "invalid ModelConfig"),
+        ("config-bad-image-shape", "image_shape"),
+        ("missing-config", "no config file at .*config.json"),
+        ("missing-weights", "holds no model.safetensors"),
+        ("weights-for-another-latent-size", r"do not match its config.json .*shape mismatch"),
+        ("weights-for-another-depth", r"do not match its config.json .*(missing|unexpected)"),
+    ],
+)
+def test_broken_model_folders_give_clear_errors(tmp_path: Path, kind: str, message: str) -> None:
+    _, folder = _saved(tmp_path)
+    _corrupt(kind, folder)
+    with pytest.raises(CheckpointError, match=message):
+        load(folder)
+
+
+def test_missing_folder_and_unknown_model_name(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no model folder at .*nowhere"):
+        load(tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match="no shipped model named 'no-such-model'; shipped models: "):
+        load("no-such-model")
+    with pytest.raises(CheckpointError, match="holds no model.safetensors"):
+        load(tmp_path)  # an existing folder without weights
+    assert "no-such-model" not in available_models()
+
+
+def test_checkpoint_error_is_not_a_value_error() -> None:
+    # callers (the CLI, the app) catch it separately from bad arguments
+    assert issubclass(CheckpointError, RuntimeError)

@@ -1,0 +1,177 @@
+"""The command line end to end on a slice of the real MNIST: train, evaluate, export, sample, resume.
+
+The commands run in-process through `vae.cli.main(argv)` (what the `vae` console script calls);
+one test runs `python -m vae` in a subprocess to check the real entry point and its exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vae
+from vae.cli import main
+
+
+def vae_cli(*argv: str | Path) -> tuple[int, str, str]:
+    """Run `vae ARGV...` in-process: (exit status, stdout, stderr)."""
+    args = [str(a) for a in argv]
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.object(sys, "argv", ["vae", *args]), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(args)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_root: Path) -> dict:
+    """`vae train` for 2 epochs on 2000 images, then `vae evaluate`, `vae export` and `vae sample`."""
+    base = tmp_path_factory.mktemp("cli")
+    run = base / "run"
+    status, out, err = vae_cli("train", "--out", run, "--train-size", "2000", "--epochs", "2", "--data-root", mnist_root,
+                               "--no-progress", "--seed", "0")
+    assert status == 0, err
+    evaluation = base / "evaluation.json"
+    eval_status, eval_out, eval_err = vae_cli("evaluate", run, "-k", "16", "--test-size", "100", "--data-root", mnist_root,
+                                              "--no-progress", "--out", evaluation)
+    assert eval_status == 0, eval_err
+    exported = base / "exported"
+    export_status, export_out, export_err = vae_cli("export", run, exported, "--evaluation", evaluation)
+    assert export_status == 0, export_err
+    return {"base": base, "run": run, "train_out": out, "evaluation": evaluation, "eval_out": eval_out,
+            "exported": exported, "export_out": export_out}
+
+
+def test_train_writes_a_run_folder(trained: dict) -> None:
+    run: Path = trained["run"]
+    assert "done: 2 epochs, test -ELBO" in trained["train_out"]
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert 90 < history[-1]["test_loss"] < history[0]["test_loss"] < 300  # nats per test image, improving
+    assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2 and state["train_config"]["train_size"] == 2000
+    assert state["train_config"]["epochs"] == 2 and state["train_config"]["seed"] == 0
+    assert json.loads((run / "command.json").read_text())["command"].startswith("vae train --out")
+    model = vae.load(run)
+    assert model.config == vae.ModelConfig(kind="vae", arch="mlp", latent_dim=20, hidden=(400,))
+
+
+def test_evaluate_prints_and_writes_json(trained: dict) -> None:
+    results = json.loads(trained["evaluation"].read_text())
+    assert json.loads(trained["eval_out"]) == results
+    assert results["k"] == 16 and results["num_images"] == 100 and results["seed"] == 0
+    assert results["model"] == str(trained["run"] / "checkpoint")
+    assert results["test_nll"] <= -results["test_elbo"]  # the IWAE bound is tighter than the ELBO
+    assert 60 < results["test_nll"] < 300
+    assert 0 < results["test_nll_stderr"] < 10 and 0 < results["test_elbo_stderr"] < 10
+    assert results["command"].startswith("vae evaluate")
+
+
+def test_export_writes_a_loadable_model_folder(trained: dict) -> None:
+    exported: Path = trained["exported"]
+    assert {"model.safetensors", "config.json", "metrics.json"} <= {p.name for p in exported.iterdir()}
+    metrics = vae.load_metrics(exported)
+    assert metrics["epochs"] == 2 and metrics["parameters"] == 652_824
+    assert metrics["evaluation"] == json.loads(trained["evaluation"].read_text())
+    assert metrics["file_bytes"] == (exported / "model.safetensors").stat().st_size
+    assert metrics["training_command"].startswith("vae train")
+    assert metrics["last_epoch"]["epoch"] == 2
+    a, b = vae.load(trained["run"]).state_dict(), vae.load(exported).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert f"exported {trained['run']} to {exported}" in trained["export_out"]
+
+
+def test_sample_writes_a_grid(trained: dict) -> None:
+    out = trained["base"] / "samples.png"
+    status, stdout, stderr = vae_cli("sample", trained["exported"], "--out", out, "-n", "16", "--temperature", "0.8")
+    assert status == 0, stderr
+    assert "wrote 16 samples" in stdout
+    with Image.open(out) as image:
+        assert image.size == (4 * 30 + 2, 4 * 30 + 2)  # 4 x 4 digits with torchvision's 2-pixel padding
+        pixels = torch.from_numpy(np.asarray(image.convert("L"), dtype=np.float32))
+    assert pixels.std() > 20  # digits, not a flat image
+    again = trained["base"] / "again.png"
+    vae_cli("sample", trained["exported"], "--out", again, "-n", "16", "--temperature", "0.8")
+    assert again.read_bytes() == out.read_bytes()  # seeded
+
+
+def test_resume_extends_the_run(trained: dict, mnist_root: Path) -> None:
+    run = trained["base"] / "run-copy"
+    import shutil
+
+    shutil.copytree(trained["run"], run)
+    status, out, err = vae_cli("train", "--out", run, "--resume", "--epochs", "3", "--data-root", mnist_root, "--no-progress")
+    assert status == 0, err
+    assert "done: 3 epochs" in out
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    original = [json.loads(line) for line in (trained["run"] / "history.jsonl").read_text().splitlines()]
+    assert history[:2] == original  # the first two epochs are kept as they were
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 3 and state["train_config"]["epochs"] == 3 and state["train_config"]["train_size"] == 2000
+
+
+# -- errors: exit status 2 and a one-line message, no traceback ---------------------------------------
+def assert_clean_error(status: int, stderr: str, command: str, message: str) -> None:
+    assert status == 2
+    assert stderr.startswith(f"vae {command}: error: ") and message in stderr, stderr
+    assert "Traceback" not in stderr
+
+
+def test_missing_data_root(tmp_path: Path) -> None:
+    status, _, err = vae_cli("train", "--out", tmp_path / "run", "--data-root", tmp_path / "nowhere", "--epochs", "1")
+    assert_clean_error(status, err, "train", "MNIST not found under")
+    assert "MNIST/raw/train-images-idx3-ubyte" in err and "--data-root" in err
+
+
+def test_bad_k(trained: dict, mnist_root: Path) -> None:
+    status, _, err = vae_cli("evaluate", trained["run"], "-k", "0", "--data-root", mnist_root)
+    assert_clean_error(status, err, "evaluate", "-k must be >= 1, not 0")
+
+
+def test_bad_resume(trained: dict, tmp_path: Path) -> None:
+    status, _, err = vae_cli("train", "--out", tmp_path / "empty", "--resume")
+    assert_clean_error(status, err, "train", "--resume: no checkpoint in")
+    status, _, err = vae_cli("train", "--out", trained["run"], "--resume", "--lr", "0.1")
+    assert_clean_error(status, err, "train", "with --resume only --epochs may be given")
+
+
+def test_training_into_an_existing_run_is_refused(trained: dict, mnist_root: Path) -> None:
+    command_before = (trained["run"] / "command.json").read_text()
+    status, _, err = vae_cli("train", "--out", trained["run"], "--epochs", "1", "--data-root", mnist_root)
+    assert_clean_error(status, err, "train", "already holds a checkpoint: pass --resume")
+    assert (trained["run"] / "command.json").read_text() == command_before  # the run's record is untouched
+
+
+def test_unknown_model_and_bad_sample_arguments(trained: dict, tmp_path: Path) -> None:
+    status, _, err = vae_cli("evaluate", "no-such-model", "-k", "5")
+    assert_clean_error(status, err, "evaluate", "no shipped model named 'no-such-model'")
+    status, _, err = vae_cli("sample", trained["run"], "--out", tmp_path / "x.png", "-n", "0")
+    assert_clean_error(status, err, "sample", "-n must be between 1 and 1024")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "vae", "evaluate", str(tmp_path / "missing-run"), "-k", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("vae evaluate: error: no model folder at") and "Traceback" not in proc.stderr
+
+
+def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2 and "the following arguments are required: --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "default", "-k", "many"])
+    assert info.value.code == 2 and "invalid int value: 'many'" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""Evaluation: the IWAE estimate of log p(x) against numerical integration on a 1-D latent model."""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import pytest
+import torch
+
+from vae import ModelConfig, build_model, evaluate, log_likelihood
+
+evaluate_module = importlib.import_module("vae.evaluate")  # `vae.evaluate` is the function, re-exported
+
+
+@pytest.fixture(scope="module")
+def setup(mnist_test):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(latent_dim=1, hidden=(32,))).double().eval()  # untrained: q is far from p(z|x)
+    bits = torch.bernoulli(mnist_test.images[:4], generator=torch.Generator().manual_seed(0)).double()
+    return model, bits
+
+
+def exact_log_px(model, x: torch.Tensor) -> torch.Tensor:
+    """log p(x) = log int p(x|z) N(z; 0, 1) dz by the trapezoidal rule on [-8, 8] (D = 1)."""
+    z = torch.linspace(-8.0, 8.0, 8001, dtype=torch.float64)[:, None]  # (G, 1)
+    dz = z[1, 0] - z[0, 0]
+    with torch.no_grad():
+        logits = model.decode(z)  # (G, 1, 28, 28)
+    out = []
+    for image in x:
+        log_joint = -torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, image.expand_as(logits), reduction="none").flatten(1).sum(1) - 0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi)
+        w = torch.full_like(log_joint, math.log(dz))
+        w[0] = w[-1] = math.log(dz / 2)
+        out.append(torch.logsumexp(log_joint + w, 0))
+    return torch.stack(out)
+
+
+def test_iwae_estimate_approaches_the_exact_log_likelihood(setup) -> None:
+    model, bits = setup
+    exact = exact_log_px(model, bits)  # (N,)
+    log_px_1, elbo_1 = log_likelihood(model, bits, k=1, seed=0)
+    torch.testing.assert_close(log_px_1, elbo_1)  # one sample: the IWAE bound is the ELBO
+    log_px, elbo = log_likelihood(model, bits, k=1000, seed=0)
+    assert log_px.shape == elbo.shape == (bits.shape[0],)
+    assert (elbo <= log_px).all()  # the mean of log w never exceeds the log of the mean of w
+    gap = exact - elbo
+    assert (gap > 2.0).all()  # the untrained encoder is far from the posterior: the ELBO is loose ...
+    assert ((exact - log_px).abs() < 0.1).all()  # ... but 1000 importance samples recover log p(x)
+    assert ((exact - log_px) > -0.05).all()  # an upper bound on NLL, up to Monte Carlo noise
+
+
+def test_evaluate_reports_means_and_is_reproducible(setup) -> None:
+    model, bits = setup
+    a = evaluate(model, bits, k=20, batch_size=3, seed=1)
+    b = evaluate(model, bits, k=20, batch_size=2, seed=1)
+    assert {"test_elbo", "test_elbo_stderr", "test_nll", "test_nll_stderr", "k", "num_images", "seed", "eval_seconds"} <= set(a)
+    assert a["num_images"] == 4 and a["k"] == 20 and a["test_nll"] <= -a["test_elbo"]
+    log_px, elbo = log_likelihood(model, bits, k=20, batch_size=3, seed=1)
+    assert a["test_nll"] == pytest.approx(-log_px.mean().item()) and a["test_elbo"] == pytest.approx(elbo.mean().item())
+    assert b["test_nll"] == pytest.approx(a["test_nll"], rel=0.05)  # other draws, a similar estimate
+    assert evaluate(model, bits, k=20, batch_size=3, seed=1)["test_nll"] == a["test_nll"]  # same seed, same answer
+    assert evaluate(model, bits, k=20, batch_size=3, seed=2)["test_nll"] != a["test_nll"]
+
+
+def test_chunking_bounds_memory_without_changing_the_shape(setup) -> None:
+    model, bits = setup
+    log_w = evaluate_module.log_importance_weights(model, bits, 37, max_decodes=20)  # chunks of 5 samples
+    assert log_w.shape == (4, 37) and torch.isfinite(log_w).all()
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        log_likelihood(model, bits, k=0)
+
+
+def test_conditional_models_are_evaluated_with_labels(mnist_test) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cvae", latent_dim=2, hidden=(16,))).eval()
+    bits = torch.bernoulli(mnist_test.images[:3], generator=torch.Generator().manual_seed(0))
+    result = evaluate(model, bits, mnist_test.labels[:3], k=5)
+    assert math.isfinite(result["test_nll"])

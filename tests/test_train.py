@@ -1,0 +1,225 @@
+"""Training: exact resume, the NaN guard, KL warm-up and the LR schedule, refusals, per-epoch outputs.
+
+Runs use a tiny MLP on a few hundred real MNIST digits (taken from the test split, which the
+session fixture has already loaded), so each epoch takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import vae
+from vae import MNIST, CheckpointError, ConfigError, ModelConfig, TrainConfig, TrainingDiverged
+
+train_module = importlib.import_module("vae.train")  # `vae.train` is the function, re-exported
+kl_weight, learning_rate = train_module.kl_weight, train_module.learning_rate
+
+SMALL_MODEL = ModelConfig(latent_dim=4, hidden=(32,))
+TIMING = {"epoch_seconds", "wall_seconds"}
+
+
+@pytest.fixture(scope="module")
+def splits(mnist_test) -> tuple[MNIST, MNIST]:
+    """448 training digits (7 batches of 64) and 200 test digits, disjoint."""
+    images, labels = mnist_test.images, mnist_test.labels
+    return MNIST(images[200:648], labels[200:648]), MNIST(images[:200], labels[:200])
+
+
+def run(splits, out: Path, model: ModelConfig = SMALL_MODEL, **kwargs) -> list[dict]:
+    options = {"progress": False, "grids": False, "device": "cpu"}
+    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("resume", "stop_after", "on_batch", "grids")}
+    config = TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 3e-3, **kwargs})
+    return vae.train(model, config, out, *splits, **{**options, **train_kwargs})
+
+
+def weights(run_dir: Path, name: str = "model.safetensors") -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "checkpoint" / name))
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k not in TIMING} for record in history]
+
+
+# -- schedules -------------------------------------------------------------------------------------
+def test_kl_warmup_values() -> None:
+    config = TrainConfig(beta=2.0, warmup_epochs=2.0)
+    spe = 10
+    assert kl_weight(config, 0, spe) == 0.0
+    assert kl_weight(config, 5, spe) == pytest.approx(0.5)  # a quarter of the way: beta / 4
+    assert kl_weight(config, 10, spe) == pytest.approx(1.0)
+    assert kl_weight(config, 20, spe) == 2.0 and kl_weight(config, 1000, spe) == 2.0
+    assert kl_weight(TrainConfig(beta=0.7), 0, spe) == 0.7  # no warm-up: beta from the first step
+    assert kl_weight(TrainConfig(warmup_epochs=0.5), 3, 12) == pytest.approx(0.5)  # fractional epochs
+
+
+def test_cosine_and_constant_learning_rate_values() -> None:
+    config = TrainConfig(lr=1e-3, lr_schedule="cosine", min_lr_ratio=0.1)
+    total = 100
+    assert learning_rate(config, 0, total) == pytest.approx(1e-3)
+    assert learning_rate(config, 50, total) == pytest.approx(0.55e-3)  # halfway: the mean of peak and floor
+    assert learning_rate(config, 25, total) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi / 4)))
+    assert learning_rate(config, 100, total) == pytest.approx(1e-4) and learning_rate(config, 150, total) == pytest.approx(1e-4)
+    lrs = [learning_rate(config, s, total) for s in range(total + 1)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert learning_rate(TrainConfig(lr=3e-4), 77, total) == 3e-4
+    assert learning_rate(TrainConfig(lr=1e-3, lr_schedule="cosine"), 100, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_schedules_are_applied_during_training(splits, tmp_path: Path) -> None:
+    seen: list[tuple[int, float]] = []
+    history = run(splits, tmp_path / "run", epochs=2, warmup_epochs=2.0, lr_schedule="cosine", min_lr_ratio=0.1,
+                  on_batch=lambda step, terms: seen.append((step, terms["loss"].item())))
+    spe = 7
+    assert [s for s, _ in seen] == list(range(2 * spe))
+    config = TrainConfig(epochs=2, lr=3e-3, warmup_epochs=2.0, lr_schedule="cosine", min_lr_ratio=0.1)
+    for record, last_step in zip(history, (spe - 1, 2 * spe - 1)):  # the values at each epoch's last step
+        assert record["beta"] == pytest.approx(kl_weight(config, last_step, spe))
+        assert record["lr"] == pytest.approx(learning_rate(config, last_step, 2 * spe))
+    assert history[0]["beta"] == pytest.approx(6 / 14) and history[1]["beta"] == pytest.approx(13 / 14)
+
+
+# -- resume ----------------------------------------------------------------------------------------
+def test_resume_equals_uninterrupted_training(splits, tmp_path: Path) -> None:
+    settings = {"epochs": 3, "warmup_epochs": 1.0, "lr_schedule": "cosine", "min_lr_ratio": 0.1}  # dynamic binarization
+    straight = run(splits, tmp_path / "straight", **settings)
+    first = run(splits, tmp_path / "resumed", stop_after=1, **settings)
+    assert len(first) == 1 and json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())["epoch"] == 1
+    second = run(splits, tmp_path / "resumed", resume=True, stop_after=1, **settings)
+    assert [r["epoch"] for r in second] == [1, 2]
+    resumed = run(splits, tmp_path / "resumed", resume=True, **settings)
+    assert without_timing(resumed) == without_timing(straight)
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        a, b = weights(tmp_path / "straight", name), weights(tmp_path / "resumed", name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    lines = (tmp_path / "resumed" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    # a finished run can be extended: only epochs may change
+    longer = run(splits, tmp_path / "resumed", resume=True, **{**settings, "epochs": 4})
+    assert [r["epoch"] for r in longer] == [1, 2, 3, 4]
+
+
+def test_training_learns(splits, tmp_path: Path) -> None:
+    history = run(splits, tmp_path / "run", epochs=3)
+    assert history[-1]["test_loss"] < history[0]["test_loss"] - 10
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    for record in history:
+        assert record["test_loss"] == pytest.approx(record["test_reconstruction"] + record["test_kl"], rel=1e-6)
+
+
+def test_resume_refusals(splits, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        run(splits, tmp_path / "empty", resume=True)
+    run(splits, tmp_path / "run", stop_after=1)
+    with pytest.raises(ConfigError, match="model config differs"):
+        run(splits, tmp_path / "run", model=ModelConfig(latent_dim=5, hidden=(32,)), resume=True)
+    with pytest.raises(ConfigError, match="only epochs may change"):
+        run(splits, tmp_path / "run", resume=True, lr=1e-4)
+
+
+def test_a_second_run_into_a_checkpointed_folder_is_refused(splits, tmp_path: Path) -> None:
+    run(splits, tmp_path / "run", stop_after=1)
+    before = (tmp_path / "run" / "checkpoint" / "model.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match="already holds a checkpoint: pass --resume"):
+        run(splits, tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoint" / "model.safetensors").read_bytes() == before
+    assert len((tmp_path / "run" / "history.jsonl").read_text().splitlines()) == 1
+
+
+# -- the NaN guard ---------------------------------------------------------------------------------
+def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    run(splits, out, stop_after=1)
+    checkpoint_files = {p.name: p.read_bytes() for p in (out / "checkpoint").iterdir()}
+    good = vae.load(out)
+
+    real_loss = train_module.training_loss
+    calls = []
+
+    def poisoned(model, x, y, config, beta):
+        terms = real_loss(model, x, y, config, beta)
+        calls.append(1)
+        if len(calls) == 3:  # the third step of epoch 2
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(train_module, "training_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 3.*last good checkpoint \(epoch 1\)"):
+        run(splits, out, resume=True)
+    assert {p.name: p.read_bytes() for p in (out / "checkpoint").iterdir()} == checkpoint_files
+    reloaded = vae.load(out)
+    for a, b in zip(good.state_dict().values(), reloaded.state_dict().values()):
+        assert torch.equal(a, b)
+    assert len((out / "history.jsonl").read_text().splitlines()) == 1
+    # after the problem is fixed, the run resumes from epoch 1
+    monkeypatch.setattr(train_module, "training_loss", real_loss)
+    assert [r["epoch"] for r in run(splits, out, resume=True)] == [1, 2, 3]
+
+
+def test_infinite_loss_from_the_data_is_caught(splits, tmp_path: Path) -> None:
+    train, test = splits
+    images = train.images.clone()
+    images[5] = float("nan")  # a corrupted image: its BCE is NaN whatever the model does
+    with pytest.raises(TrainingDiverged, match="epoch 1"):
+        run((MNIST(images, train.labels), test), tmp_path / "run", binarize="none")
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+def test_history_and_grids_are_written_every_epoch(splits, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    history = run(splits, out, epochs=2, grids=True)
+    lines = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert lines == history and [r["epoch"] for r in lines] == [1, 2]
+    expected_keys = {"epoch", "train_loss", "train_reconstruction", "train_kl", "test_loss", "test_reconstruction",
+                     "test_kl", "beta", "lr", "epoch_seconds", "wall_seconds"}
+    assert set(lines[0]) == expected_keys
+    assert lines[1]["wall_seconds"] >= lines[0]["wall_seconds"] > 0
+    for epoch in (1, 2):
+        with Image.open(out / "grids" / f"epoch_{epoch:04d}.png") as grid:
+            # 10 test digits, their reconstructions and 30 samples: 5 rows of 10 with 1-pixel padding
+            assert grid.size == (10 * 29 + 1, 5 * 29 + 1)
+    files = sorted(p.name for p in (out / "checkpoint").iterdir())
+    assert files == ["config.json", "metrics.json", "model.safetensors", "optimizer.safetensors", "state.json"]
+    assert json.loads((out / "checkpoint" / "metrics.json").read_text()) == history[-1]
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2 and state["parameters"] == vae.num_parameters(vae.load(out))
+    assert TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["train_config"].items()}).epochs == 2
+
+
+@pytest.mark.parametrize(
+    "model, settings, keys",
+    [
+        (ModelConfig(kind="cvae", latent_dim=2, hidden=(16,)), {}, {"train_reconstruction", "train_kl"}),
+        (ModelConfig(kind="ae", latent_dim=2, hidden=(16,)), {}, {"train_reconstruction", "train_kl"}),
+        (ModelConfig(latent_dim=2, hidden=(16,)), {"objective": "iwae", "iwae_k": 4}, {"train_iwae"}),
+        (ModelConfig(arch="conv", latent_dim=2, hidden=(16,), channels=2), {"binarize": "none", "grad_clip": 1.0}, {"train_kl"}),
+    ],
+    ids=["cvae", "ae", "iwae", "conv-gray-clipped"],
+)
+def test_other_models_and_objectives_train(splits, tmp_path: Path, model: ModelConfig, settings: dict, keys: set) -> None:
+    train, test = splits
+    history = run((train.subset(128), test.subset(50)), tmp_path / "run", model=model, epochs=1, grids=True, **settings)
+    assert keys <= set(history[0]) and math.isfinite(history[0]["test_loss"])
+    assert (tmp_path / "run" / "grids" / "epoch_0001.png").is_file()
+    assert vae.load(tmp_path / "run").config == model
+
+
+def test_an_autoencoder_cannot_use_the_iwae_objective(splits, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="autoencoder cannot be trained with the IWAE objective"):
+        run(splits, tmp_path / "run", model=ModelConfig(kind="ae", latent_dim=2, hidden=(8,)), objective="iwae")
+
+
+def test_train_size_uses_the_first_images(splits, tmp_path: Path) -> None:
+    seen = []
+    run(splits, tmp_path / "run", epochs=1, train_size=100, on_batch=lambda step, terms: seen.append(step))
+    assert len(seen) == math.ceil(100 / 64)
