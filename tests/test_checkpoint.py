@@ -108,7 +108,8 @@ def _corrupt(kind: str, folder: Path) -> None:
     elif kind == "empty-weights":
         weights.write_bytes(b"")
     elif kind == "random-weights":
-        weights.write_bytes(torch.randint(0, 256, (len(data),), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy().tobytes())
+        noise = torch.randint(0, 256, (len(data),), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+        weights.write_bytes(noise.numpy().tobytes())
     elif kind == "malformed-config":
         (folder / "config.json").write_text('{"kind": "vae", "latent_dim": ')
     elif kind == "config-not-an-object":

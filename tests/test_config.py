@@ -33,7 +33,8 @@ def test_json_round_trip(tmp_path: Path, config) -> None:
 def test_configs_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         ModelConfig().latent_dim = 3  # type: ignore[misc]
-    assert ModelConfig().num_pixels == 784 and ModelConfig(kind="cvae").is_conditional and not ModelConfig(kind="ae").is_variational
+    assert ModelConfig().num_pixels == 784
+    assert ModelConfig(kind="cvae").is_conditional and not ModelConfig(kind="ae").is_variational
 
 
 @pytest.mark.parametrize(

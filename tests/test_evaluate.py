@@ -29,8 +29,8 @@ def exact_log_px(model, x: torch.Tensor) -> torch.Tensor:
         logits = model.decode(z)  # (G, 1, 28, 28)
     out = []
     for image in x:
-        log_joint = -torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, image.expand_as(logits), reduction="none").flatten(1).sum(1) - 0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, image.expand_as(logits), reduction="none")
+        log_joint = -bce.flatten(1).sum(1) - 0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi)  # log p(x|z) + log N(z)
         w = torch.full_like(log_joint, math.log(dz))
         w[0] = w[-1] = math.log(dz / 2)
         out.append(torch.logsumexp(log_joint + w, 0))

@@ -18,12 +18,15 @@ CONFIGS = [
     pytest.param(ModelConfig(kind="vae", arch="mlp", latent_dim=2, hidden=(32,)), id="vae-mlp-d2"),
     pytest.param(ModelConfig(kind="vae", arch="mlp", latent_dim=7, hidden=(32, 16)), id="vae-mlp-d7-two-layers"),
     pytest.param(ModelConfig(kind="vae", arch="conv", latent_dim=2, hidden=(32,), channels=4), id="vae-conv-mlpdecoder-d2"),
-    pytest.param(ModelConfig(kind="vae", arch="conv", decoder="conv", latent_dim=5, hidden=(32,), channels=4), id="vae-conv-convdecoder-d5"),
+    pytest.param(ModelConfig(kind="vae", arch="conv", decoder="conv", latent_dim=5, hidden=(32,), channels=4),
+                 id="vae-conv-convdecoder-d5"),
     pytest.param(ModelConfig(kind="cvae", arch="mlp", latent_dim=2, hidden=(32,)), id="cvae-mlp-d2"),
-    pytest.param(ModelConfig(kind="cvae", arch="conv", decoder="conv", latent_dim=3, hidden=(16,), channels=4), id="cvae-conv-d3"),
+    pytest.param(ModelConfig(kind="cvae", arch="conv", decoder="conv", latent_dim=3, hidden=(16,), channels=4),
+                 id="cvae-conv-d3"),
     pytest.param(ModelConfig(kind="ae", arch="mlp", latent_dim=2, hidden=(32,)), id="ae-mlp-d2"),
     pytest.param(ModelConfig(kind="ae", arch="conv", decoder="conv", latent_dim=4, hidden=(16,), channels=4), id="ae-conv-d4"),
-    pytest.param(ModelConfig(kind="vae", arch="conv", decoder="conv", latent_dim=3, hidden=(16,), channels=4, image_shape=(3, 16, 12)), id="vae-conv-rgb-16x12"),
+    pytest.param(ModelConfig(kind="vae", arch="conv", decoder="conv", latent_dim=3, hidden=(16,), channels=4,
+                             image_shape=(3, 16, 12)), id="vae-conv-rgb-16x12"),
     pytest.param(ModelConfig(kind="vae", arch="mlp", latent_dim=3, hidden=(16,), image_shape=(2, 5, 7)), id="vae-mlp-2x5x7"),
 ]
 

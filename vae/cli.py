@@ -115,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
         train_config = TrainConfig(**_train_overrides(args))
         if recover_checkpoint(out) is not None:  # refuse before command.json, the run's record, is overwritten
-            raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
+            raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, "
+                                  "or choose another --out")
         out.mkdir(parents=True, exist_ok=True)
         save_json(out / "command.json", {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     train_data = load_mnist(True, args.data_root, args.download)

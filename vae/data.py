@@ -88,7 +88,9 @@ def load_mnist(train: bool, root: str | os.PathLike[str] | None = None, download
         ds = TorchvisionMNIST(root=str(path), train=train, download=download)
         images, labels = ds.data, ds.targets
     except Exception as err:  # torchvision raises RuntimeError or ValueError on bad files
-        raise DataError(f"could not read MNIST under {path}; a file may be truncated or corrupted ({err}).\n{_layout_message(path)}") from err
+        raise DataError(
+            f"could not read MNIST under {path}; a file may be truncated or corrupted ({err}).\n{_layout_message(path)}"
+        ) from err
     expected = 60000 if train else 10000
     if images.shape != (expected, 28, 28) or labels.shape != (expected,):
         raise DataError(

@@ -1,0 +1,80 @@
+"""Smoke test of benchmarks/train_speed.py on a few hundred images, so that the script cannot rot.
+
+It checks that both implementations train and report the same quantity, not the timings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def train_speed():
+    spec = importlib.util.spec_from_file_location("train_speed", ROOT / "benchmarks" / "train_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_the_reference_model_matches_the_package_model(train_speed) -> None:
+    """The re-implemented pytorch/examples VAE and vae's MLP VAE have the same size and the same loss."""
+    import vae
+
+    reference = train_speed.ExamplesVAE()
+    ours = vae.build_model(vae.ModelConfig(arch="mlp", hidden=(400,), latent_dim=20))
+    assert vae.num_parameters(reference) == vae.num_parameters(ours) == 652_824
+    with torch.no_grad():  # copy the weights across, then compare the per-batch losses on the same noise
+        ours.encoder.net[0].load_state_dict(reference.fc1.state_dict())
+        ours.encoder.net[2].weight.copy_(torch.cat([reference.fc21.weight, reference.fc22.weight]))
+        ours.encoder.net[2].bias.copy_(torch.cat([reference.fc21.bias, reference.fc22.bias]))
+        ours.decoder.net[0].load_state_dict(reference.fc3.state_dict())
+        ours.decoder.net[2].load_state_dict(reference.fc4.state_dict())
+        x = torch.rand(16, 1, 28, 28)
+        torch.manual_seed(0)
+        recon, mu, logvar = reference(x)
+        summed = train_speed.examples_loss(recon, x, mu, logvar)
+        torch.manual_seed(0)
+        mean = ours(x).loss
+    assert summed.item() / 16 == pytest.approx(mean.item(), rel=1e-5)
+
+
+def test_functions_run_on_a_few_hundred_images(train_speed, mnist_root: Path, tmp_path: Path) -> None:
+    reference = train_speed.run_examples_recipe(mnist_root, 1, train_size=256, test_size=200, image_dir=tmp_path / "images")
+    assert reference.epochs == 1 and 100 < reference.final_test_loss < 600
+    assert (tmp_path / "images" / "sample_1.png").is_file() and (tmp_path / "images" / "reconstruction_1.png").is_file()
+    config = train_speed.fast_config(1, 128, 3e-3, train_size=256)
+    fast = train_speed.run_package(mnist_root, config, tmp_path / "fast", "vae.train, fast", train_speed.describe_fast(config),
+                                   test_size=200, grids=False)
+    assert fast.epochs == 1 and 100 < fast.final_test_loss < 600
+    assert fast.total_seconds >= fast.setup_seconds + sum(fast.epoch_seconds) * 0.99
+    rows = train_speed.summarise([reference, fast])
+    assert rows[0]["speedup"] == 1.0 and rows[0]["reaches_reference_loss"]
+    table = train_speed.markdown_table(rows).splitlines()
+    assert table[0] == "| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up |"
+    assert len(table) == 4 and table[3].startswith("| vae.train, fast | in-memory data, batch 128, lr 0.003")
+
+
+def test_main_writes_json(train_speed, mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "train_speed.json"
+    status = train_speed.main(["--quick", "--data-root", str(mnist_root), "--train-size", "200", "--test-size", "100",
+                               "--threads", str(torch.get_num_threads()), "--skip-same-settings", "--out", str(out)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert report["quick"] and report["train_size"] == 200 and report["test_size"] == 100
+    assert [r["recipe"] for r in report["runs"]] == ["pytorch/examples", "vae.train, fast"]
+    assert report["reference_test_loss"] == report["runs"][0]["final_test_loss"]
+    for key in ("seconds_per_epoch", "total_seconds", "final_test_loss", "speedup", "test_loss_per_epoch", "settings"):
+        assert key in report["runs"][1]
+    assert "| pytorch/examples | none (reference) | 1 |" in capsys.readouterr().out
