@@ -1,0 +1,259 @@
+"""Latency of the demo's endpoints and its cold start, each against a bare Gradio baseline.
+
+Usage (from the repository root, on an otherwise idle machine):
+
+    python benchmarks/demo_latency.py [--calls 50] [--warmup 5] [--cold-runs 3] [--out benchmarks/results/demo_latency.json]
+
+1. **Endpoint latency.** `demo/app.py --echo` is started once; it then also serves a hidden `/echo`
+   endpoint (a Textbox that returns its input: a bare Gradio round trip through the same queue,
+   server and client). Every endpoint is called `--calls` times with gradio_client over loopback,
+   each call followed by an echo call, so both see the same machine load. Reported: p50 and p95 of
+   the wall time of `Client.predict` (upload of input files, queue, compute, and download of the
+   output files included), and the ratio of each endpoint's p50 to the echo's p50 (target <= 1.3).
+2. **Cold start.** Time from launching `python demo/app.py` until its first successful API call
+   (`/sample` with the default model, which loads the model), against a bare Gradio app with one
+   echo endpoint started the same way (`python <bare app> --port N`, first call `/echo`); the
+   median of `--cold-runs` alternating runs (target <= 1.5x).
+
+Writes the JSON results (with the machine's load average before and after) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "demo" / "app.py"
+EXAMPLES = ROOT / "demo" / "examples"
+TARGET_LATENCY, TARGET_COLD = 1.3, 1.5
+
+BARE_APP = '''"""A bare Gradio app with one echo endpoint, launched like demo/app.py (baseline of the cold-start benchmark)."""
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    args = p.parse_args()
+    with gr.Blocks(analytics_enabled=False) as demo:
+        box = gr.Textbox()
+        box.submit(lambda text: text, box, box, api_name="echo")
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, footer_links=["api"], mcp_server=False)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100
+    lo, hi = int(pos), min(int(pos) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, *args, "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def first_call(url: str, proc: subprocess.Popen, api_name: str, call_args: tuple[Any, ...], timeout: float = 180.0) -> None:
+    """Poll until the server answers, then make one API call (raises if the process dies or times out)."""
+    import httpx
+    from gradio_client import Client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/gradio_api/info", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    Client(url, verbose=False).predict(*call_args, api_name=api_name)
+
+
+def cold_start(runs: int, env: dict[str, str], default_model: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare_app.py"
+        bare.write_text(BARE_APP)
+        times: dict[str, list[float]] = {"bare": [], "demo": []}
+        for _ in range(runs):
+            for name, script, api, call_args in (
+                ("bare", bare, "/echo", ("hello",)),
+                ("demo", APP, "/sample", (default_model, 36, 1.0, 0)),
+            ):
+                t0 = time.perf_counter()
+                proc, url = start([str(script)], env)
+                try:
+                    first_call(url, proc, api, call_args)
+                    times[name].append(time.perf_counter() - t0)
+                finally:
+                    stop(proc)
+    bare_s, demo_s = statistics.median(times["bare"]), statistics.median(times["demo"])
+    return {
+        "bare_seconds": times["bare"], "demo_seconds": times["demo"], "bare_median_s": bare_s, "demo_median_s": demo_s,
+        "ratio": demo_s / bare_s, "target": TARGET_COLD, "passed": demo_s / bare_s <= TARGET_COLD,
+    }
+
+
+def endpoint_calls(handle_file: Any, drawing: Path, default_model: str) -> dict[str, tuple[Any, ...]]:
+    """Each endpoint with the arguments the page uses by default."""
+    a, b = handle_file(EXAMPLES / "7_00000.png"), handle_file(EXAMPLES / "1_00002.png")
+    return {
+        "/drawing_to_image": ({"background": None, "layers": [], "composite": handle_file(drawing)},),
+        "/reconstruct": (a, default_model, 0),
+        "/sample": (default_model, 36, 1.0, 0),
+        "/sample_digit": (3, 36, 1.0, 0),
+        "/interpolate": (b, a, default_model, 10, "spherical"),
+        "/latent_map": ("latent2d",),
+        "/manifold": ("latent2d", 15),
+        "/decode_point": ("latent2d", 0.5, -0.5),
+        "/compare": (25, 0),
+        "/traverse": (a, default_model, 0, 3.0, 11),
+    }
+
+
+def latency(calls: int, warmup: int, env: dict[str, str], default_model: str, download: bool) -> dict[str, Any]:
+    from gradio_client import Client, handle_file
+    from PIL import Image, ImageDraw
+
+    with tempfile.TemporaryDirectory() as tmp:
+        drawing = Path(tmp) / "drawing.png"
+        image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+        ImageDraw.Draw(image).line([(140, 50), (130, 230)], fill=(0, 0, 0, 255), width=24)
+        image.save(drawing)
+        proc, url = start([str(APP), "--echo"], env)
+        try:
+            first_call(url, proc, "/echo", ("hello",))
+            client = Client(url, verbose=False, download_files=tmp if download else False)
+            results: dict[str, Any] = {}
+            echo_all: list[float] = []
+            for api, call_args in endpoint_calls(handle_file, drawing, default_model).items():
+                for _ in range(warmup):
+                    client.predict(*call_args, api_name=api)
+                    client.predict("hello", api_name="/echo")
+                own, echo = [], []
+                for _ in range(calls):
+                    t = time.perf_counter()
+                    client.predict(*call_args, api_name=api)
+                    own.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    client.predict("hello", api_name="/echo")
+                    echo.append(time.perf_counter() - t)
+                echo_all += echo
+                results[api] = {
+                    "p50_ms": 1000 * statistics.median(own), "p95_ms": 1000 * percentile(own, 95),
+                    "echo_p50_ms": 1000 * statistics.median(echo), "echo_p95_ms": 1000 * percentile(echo, 95),
+                    "ratio_p50": statistics.median(own) / statistics.median(echo), "calls": calls,
+                }
+                results[api]["passed"] = results[api]["ratio_p50"] <= TARGET_LATENCY
+        finally:
+            stop(proc)
+    return {
+        "endpoints": results, "echo_p50_ms": 1000 * statistics.median(echo_all), "echo_p95_ms": 1000 * percentile(echo_all, 95),
+        "target_ratio": TARGET_LATENCY, "downloads_included": download,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lat, cold = result["latency"], result["cold_start"]
+    lines = [
+        "| endpoint | p50 (ms) | p95 (ms) | echo p50 (ms) | p50 / echo p50 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for api, r in lat["endpoints"].items():
+        mark = "" if r["passed"] else " ✗"
+        lines.append(f"| `{api}` | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['echo_p50_ms']:.1f} | {r['ratio_p50']:.2f}{mark} |")
+    lines.append(f"| `/echo` (bare Gradio, all calls) | {lat['echo_p50_ms']:.1f} | {lat['echo_p95_ms']:.1f} | | 1.00 |")
+    if cold:
+        lines += [
+            "",
+            "| cold start until the first API call | median (s) | runs (s) |",
+            "|---|---:|---|",
+            f"| bare Gradio app (`/echo`) | {cold['bare_median_s']:.2f} | {', '.join(f'{t:.2f}' for t in cold['bare_seconds'])} |",
+            f"| `python demo/app.py` (`/sample`) | {cold['demo_median_s']:.2f} | {', '.join(f'{t:.2f}' for t in cold['demo_seconds'])} |",
+            f"| ratio (target <= {cold['target']}) | {cold['ratio']:.2f} | |",
+        ]
+    lines.append("")
+    lines.append(f"Load average before/after: {result['load_before']} / {result['load_after']} on {result['cpu_count']} CPUs.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, default=50, help="timed calls per endpoint (default 50)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls per endpoint first (default 5)")
+    p.add_argument("--cold-runs", type=int, default=3, help="cold starts of each app (default 3; 0 skips)")
+    p.add_argument("--model", default="default", help="model for the endpoints with a selector (default: default)")
+    p.add_argument("--no-download", action="store_true", help="do not download output files (measure the response alone)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "demo_latency.json")
+    args = p.parse_args(argv)
+
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    load_before = load_average()
+    if load_before[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {load_before} on {os.cpu_count()} CPUs: the numbers will be noisy", file=sys.stderr)
+    result: dict[str, Any] = {
+        "command": " ".join(["python", "benchmarks/demo_latency.py", *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+        "load_before": load_before,
+    }
+    import gradio
+    import gradio_client
+    import torch
+
+    result["versions"] = {"gradio": gradio.__version__, "gradio_client": gradio_client.__version__, "torch": torch.__version__}
+    result["latency"] = latency(args.calls, args.warmup, env, args.model, download=not args.no_download)
+    result["cold_start"] = cold_start(args.cold_runs, env, args.model) if args.cold_runs > 0 else None
+    result["load_after"] = load_average()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(result))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

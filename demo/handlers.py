@@ -1,0 +1,341 @@
+r"""The demo's endpoints: widget values in, pictures and numbers out; all model work is done by `vae`.
+
+Each public method of [`Explorer`][] is one named API endpoint. It checks what depends on the
+model (a dimension index, a code range), converts widget values to tensors, calls the package
+(`vae.to_mnist`, `model.encode`, `vae.latent.*`, `vae.log_likelihood`, ...) and converts the
+result back to pictures. Models, the shipped test subset and per-model statistics are loaded on
+first use and cached, so the app starts in a few seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+import vae
+from vae.preprocess import MAX_IMAGE_SIDE
+from widgets import check_choice, gif_bytes, tile, to_uint8
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+SUBSET_FILE = "test_subset.safetensors"
+MODEL_NAMES = ("default", "latent2d", "ae2d", "cvae")
+IMAGE_MODELS = ("default", "latent2d", "ae2d")  # unconditional models that encode a picture
+SAMPLING_MODELS = ("default", "latent2d")  # unconditional VAEs: the prior is meaningful
+MAP_MODELS = ("latent2d", "ae2d")  # 2-D codes, drawn as a map
+CONDITIONAL_MODEL = "cvae"
+NUM_STOCHASTIC = 8  # stochastic reconstructions shown per input
+SCORE_K = 16  # posterior samples per image for the negative-ELBO estimate (input and test digits alike)
+TYPICAL_DIGITS = 1000  # test digits behind the typical range of the score
+TOP_DIMENSIONS = 5  # dimensions shown in the traversal grid
+
+
+@dataclass(frozen=True)
+class Typical:
+    """The anomaly score over shipped test digits: sorted scores and their 5th/50th/95th percentiles."""
+
+    scores: np.ndarray
+    low: float
+    median: float
+    high: float
+
+    def percentile(self, score: float) -> float:
+        """Percent of the test digits scoring below `score`."""
+        return 100.0 * float(np.searchsorted(self.scores, score)) / len(self.scores)
+
+
+class Explorer:
+    """Model registry, caches and the endpoint functions of the demo.
+
+    Args:
+        models_dir: optional folder of model folders named like the shipped models
+            (`<models_dir>/default/model.safetensors`, ...); a name found there wins over the
+            shipped model of the same name. None: shipped models only.
+        examples_dir: folder holding the example PNGs and `test_subset.safetensors`.
+    """
+
+    def __init__(self, models_dir: Path | None = None, examples_dir: Path = EXAMPLES_DIR) -> None:
+        self.models_dir = models_dir
+        self.examples_dir = examples_dir
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix="vae-demo-"))
+        self._lock = threading.Lock()
+        self._models: dict[str, vae.VAE] = {}
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    # -- models and data --------------------------------------------------------------------
+    def _source(self, name: str) -> str | Path | None:
+        if self.models_dir is not None and (self.models_dir / name).is_dir():
+            return self.models_dir / name
+        return name if name in vae.available_models() else None
+
+    def missing_models(self) -> list[str]:
+        """Names of the demo's models that are neither shipped nor in `models_dir`."""
+        return [name for name in MODEL_NAMES if self._source(name) is None]
+
+    def model(self, name: str, allowed: tuple[str, ...] = MODEL_NAMES) -> vae.VAE:
+        """The loaded model `name` (cached), or a gr.Error saying why it is not available."""
+        check_choice(name, "model", list(allowed))
+        with self._lock:
+            if name not in self._models:
+                source = self._source(name)
+                if source is None:
+                    raise gr.Error(
+                        f"model {name!r} is not available in this installation (shipped models: "
+                        f"{', '.join(vae.available_models()) or 'none'}); choose another model"
+                    )
+                try:
+                    self._models[name] = vae.load(source)
+                except vae.CheckpointError as err:
+                    raise gr.Error(f"model {name!r} could not be loaded: {err}") from None
+            return self._models[name]
+
+    def _cached(self, key: tuple[str, str], compute: Any) -> Any:
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = compute()  # outside the lock: may take a second; a duplicate computation is harmless
+        with self._lock:
+            return self._cache.setdefault(key, value)
+
+    def subset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shipped test digits: images (N, 1, 28, 28) in [0, 1] and labels (N,)."""
+
+        def load() -> tuple[torch.Tensor, torch.Tensor]:
+            path = self.examples_dir / SUBSET_FILE
+            if not path.is_file():
+                raise gr.Error(f"the test subset {path} is missing: run scripts/make_demo_examples.py")
+            data = load_file(str(path))
+            return data["images"].unsqueeze(1).float() / 255.0, data["labels"].long()
+
+        return self._cached(("data", "subset"), load)
+
+    def example_paths(self) -> list[str]:
+        """The example PNGs (`<digit>_<test index>.png`) for the pickers: one of each digit, then the next of each, ..."""
+        paths = sorted(self.examples_dir.glob("*.png"))
+        rank = {p: sum(q.name[0] == p.name[0] for q in paths[:i]) for i, p in enumerate(paths)}
+        return [str(p) for p in sorted(paths, key=lambda p: (rank[p], p.name))]
+
+    def codes(self, name: str) -> torch.Tensor:
+        """Where the shipped test digits sit in the latent space of model `name`: (N, D)."""
+        model = self.model(name)
+
+        def compute() -> torch.Tensor:
+            images, labels = self.subset()
+            with torch.no_grad():
+                return model.embed(images, labels if model.config.is_conditional else None)
+
+        return self._cached((name, "codes"), compute)
+
+    def typical(self, name: str) -> Typical:
+        """The anomaly score of `TYPICAL_DIGITS` shipped test digits under model `name`."""
+        model = self.model(name)
+
+        def compute() -> Typical:
+            images = self.subset()[0][:: max(1, len(self.subset()[0]) // TYPICAL_DIGITS)][:TYPICAL_DIGITS]
+            scores = np.sort(self._score(model, images).numpy())
+            return Typical(scores, *(float(np.percentile(scores, q)) for q in (5, 50, 95)))
+
+        return self._cached((name, "typical"), compute)
+
+    @staticmethod
+    def _score(model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO in nats per image (VAE) or reconstruction error -log p(x | z) (autoencoder): (B,)."""
+        if model.config.is_variational:
+            _, elbo = vae.log_likelihood(model, x, k=SCORE_K, batch_size=100)  # (B,) fixed seed: repeatable
+            return -elbo
+        with torch.no_grad():
+            return -vae.bernoulli_log_likelihood(x, model.decode(model.embed(x)))
+
+    @staticmethod
+    def _digit(path: Any, name: str = "image") -> torch.Tensor:
+        """An uploaded file as the model sees it, (1, 28, 28), or a gr.Error."""
+        if not isinstance(path, str) or not path:
+            raise gr.Error(f"{name}: expected an image file, got {type(path).__name__}")
+        try:
+            return vae.to_mnist(path)
+        except vae.ImageError as err:
+            raise gr.Error(f"{name}: {err}") from None
+
+    def _file(self, data: bytes, suffix: str) -> str:
+        with tempfile.NamedTemporaryFile(dir=self.tmp_dir, suffix=suffix, delete=False) as f:
+            f.write(data)
+        return f.name
+
+    # -- 1. reconstruction ------------------------------------------------------------------
+    def drawing_to_image(self, sketch: dict[str, Any]) -> Any:
+        """The sketchpad's drawing as a picture for the image inputs (checked: not empty, not too large)."""
+        composite = sketch.get("composite") if isinstance(sketch, dict) else None
+        if composite is None:
+            raise gr.Error("the drawing is empty: draw a digit first")
+        try:
+            vae.to_mnist(composite)  # raises for an empty or unusable drawing
+        except vae.ImageError as err:
+            raise gr.Error(f"drawing: {err}") from None
+        return composite
+
+    def reconstruct(self, image: str, model_name: str, seed: int) -> tuple[Any, ...]:
+        """Input as the model sees it, reconstruction, stochastic reconstructions, posterior plot, score, reading."""
+        model = self.model(model_name, IMAGE_MODELS)
+        x = self._digit(image)[None]  # (1, 1, 28, 28)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            mu, logvar = model.encode(x)  # (1, D) each; an autoencoder's logvar is -inf (a point)
+            z = model.reparameterize(mu.expand(NUM_STOCHASTIC, -1), logvar.expand(NUM_STOCHASTIC, -1), generator)  # (S, D)
+            samples = vae.decode_images(model, z)  # (S, 1, 28, 28)
+            mean = vae.decode_images(model, mu)  # (1, 1, 28, 28) decoder mean at the posterior mean
+        score = float(self._score(model, x)[0])
+        typical = self.typical(model_name)
+        std = (0.5 * logvar[0]).exp()  # (D,)
+        dims = np.arange(mu.shape[1])
+        posterior = pd.DataFrame(
+            {
+                "dimension": np.concatenate([dims, dims]),
+                "value": np.concatenate([mu[0].numpy(), std.numpy()]),
+                "quantity": ["mean μ"] * len(dims) + ["std σ"] * len(dims),
+            }
+        )
+        what = "negative ELBO" if model.config.is_variational else "reconstruction error −log p(x|z)"
+        rank = typical.percentile(score)
+        verdict = "typical of test digits" if score <= typical.high else "**unusual** for this model"
+        reading = (
+            f"**{what}: {score:.1f} nats** — {verdict}: {rank:.0f}% of {len(typical.scores)} shipped test digits score lower "
+            f"(their middle 90% lies between {typical.low:.1f} and {typical.high:.1f} nats, median {typical.median:.1f}). "
+            "Higher means the model finds the input harder to explain: scribbles, letters or badly centred digits score high."
+        )
+        return to_uint8(x)[0], to_uint8(mean)[0], tile(samples, NUM_STOCHASTIC), posterior, round(score, 3), reading
+
+    # -- 2. sampling ------------------------------------------------------------------------
+    def sample(self, model_name: str, n: int, temperature: float, seed: int) -> np.ndarray:
+        """A grid of n decoded prior samples z = temperature * eps."""
+        model = self.model(model_name, SAMPLING_MODELS)
+        z = vae.sample_prior(n, model.config.latent_dim, temperature, torch.Generator().manual_seed(seed))  # (n, D)
+        return tile(vae.decode_images(model, z), math.ceil(math.sqrt(n)))
+
+    def sample_digit(self, digit: int, n: int, temperature: float, seed: int) -> np.ndarray:
+        """A grid of n samples of one digit from the conditional VAE."""
+        model = self.model(CONDITIONAL_MODEL)
+        z = vae.sample_prior(n, model.config.latent_dim, temperature, torch.Generator().manual_seed(seed))  # (n, D)
+        y = torch.full((n,), digit, dtype=torch.long)  # (n,)
+        return tile(vae.decode_images(model, z, y), math.ceil(math.sqrt(n)))
+
+    # -- 3. interpolation -------------------------------------------------------------------
+    def interpolate(self, image_a: str, image_b: str, model_name: str, steps: int, method: str) -> tuple[np.ndarray, str]:
+        """Decoded path between the posterior means of two digits: a strip and an animated GIF."""
+        model = self.model(model_name, IMAGE_MODELS)
+        x = torch.stack([self._digit(image_a, "first digit"), self._digit(image_b, "second digit")])  # (2, 1, 28, 28)
+        with torch.no_grad():
+            z0, z1 = model.embed(x)  # (D,) each
+        path = (vae.slerp if method == "spherical" else vae.lerp)(z0, z1, steps)  # (steps, D)
+        frames = vae.decode_images(model, path)  # (steps, 1, 28, 28)
+        return tile(frames, steps), self._file(gif_bytes(frames), ".gif")
+
+    # -- 4. latent space --------------------------------------------------------------------
+    def _map_model(self, name: str) -> vae.VAE:
+        model = self.model(name, MAP_MODELS)
+        if model.config.latent_dim != 2:
+            raise gr.Error(f"model {name!r} has a {model.config.latent_dim}-D latent space; the map needs 2-D codes")
+        return model
+
+    def code_range(self, name: str) -> float:
+        """Half-width of a square that holds the test codes of a 2-D model (at least 4, the prior's range)."""
+        self._map_model(name)
+        return max(4.0, math.ceil(float(self.codes(name).abs().max()) * 1.1))
+
+    def _map_frame(self, name: str) -> pd.DataFrame:
+        codes, labels = self.codes(name), self.subset()[1]
+        return self._cached(
+            (name, "map"),
+            lambda: pd.DataFrame({"z1": codes[:, 0].numpy(), "z2": codes[:, 1].numpy(), "digit": [str(d) for d in labels.tolist()]}),
+        )
+
+    def latent_map(self, model_name: str) -> pd.DataFrame:
+        """The shipped test digits at their codes (posterior means), coloured by digit."""
+        self._map_model(model_name)
+        return self._map_frame(model_name)
+
+    def manifold(self, model_name: str, n: int) -> np.ndarray:
+        """Decodes of an n x n grid of codes of equal prior mass (inverse normal CDF).
+
+        For the autoencoder, which has no prior, the grid is laid over a Gaussian fit of its test
+        codes (mean + std * grid), so it covers the region its codes occupy.
+        """
+        model = self._map_model(model_name)
+        grid = vae.manifold_grid(n)  # (n*n, 2)
+        if not model.config.is_variational:
+            codes = self.codes(model_name)
+            grid = codes.mean(0) + codes.std(0) * grid
+        return tile(vae.decode_images(model, grid), n)
+
+    def decode_point(self, model_name: str, z1: float, z2: float) -> np.ndarray:
+        """The decoder mean at the code (z1, z2)."""
+        model = self._map_model(model_name)
+        limit = self.code_range(model_name)
+        for name, value in (("z1", z1), ("z2", z2)):
+            if abs(value) > limit:
+                raise gr.Error(f"{name} must be from {-limit:g} to {limit:g} for model {model_name!r}, not {value:g}")
+        return to_uint8(vae.decode_images(model, torch.tensor([[z1, z2]], dtype=torch.float32)))[0]
+
+    # -- 5. autoencoder vs VAE --------------------------------------------------------------
+    def compare(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+        """For ae2d and latent2d: the map with n random codes drawn uniformly over the box of the test codes, and their decodes."""
+        generator = torch.Generator().manual_seed(seed)
+        maps, grids = [], []
+        for name in ("ae2d", "latent2d"):
+            model = self._map_model(name)
+            codes = self.codes(name)
+            low, high = codes.min(0).values, codes.max(0).values  # (2,) each: the box around the test codes
+            z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
+            points = pd.DataFrame({"z1": z[:, 0].numpy(), "z2": z[:, 1].numpy(), "digit": ["random code"] * n})
+            maps.append(pd.concat([self._map_frame(name), points], ignore_index=True))
+            grids.append(tile(vae.decode_images(model, z), math.ceil(math.sqrt(n))))
+        return maps[0], maps[1], grids[0], grids[1]
+
+    # -- 6. traversal -----------------------------------------------------------------------
+    def traverse(self, image: str, model_name: str, dimension: int, span: float, steps: int) -> tuple[np.ndarray, np.ndarray, str]:
+        """Decodes of the digit's code with one dimension set to evenly spaced values in [-span, span]; the same for
+        the dimensions the digit uses most (rows of a grid); a note naming them."""
+        model = self.model(model_name, IMAGE_MODELS)
+        d = model.config.latent_dim
+        if not 0 <= dimension < d:
+            raise gr.Error(f"dimension must be a whole number from 0 to {d - 1} for model {model_name!r} ({d} latent dimensions), not {dimension}")
+        x = self._digit(image)[None]  # (1, 1, 28, 28)
+        with torch.no_grad():
+            mu, logvar = model.encode(x)  # (1, D) each
+        values = torch.linspace(-span, span, steps)  # (steps,)
+        if model.config.is_variational:
+            # KL of each dimension on its own: the D dimensions as a batch of 1-D posteriors.
+            kl = vae.gaussian_kl(mu[0][:, None], logvar[0][:, None])  # (D,)
+            top = torch.argsort(kl, descending=True)[: min(TOP_DIMENSIONS, d)].tolist()
+            used = ", ".join(f"z{i} ({kl[i]:.1f} nats)" for i in top)
+            note = (
+                f"Rows of the grid, the dimensions this digit uses most (largest KL from the prior): {used}. "
+                "Dimensions with a KL near 0 are ignored by the encoder and change little when traversed."
+            )
+        else:
+            spread = self.codes(model_name).std(0)  # (D,) an autoencoder has no KL: rank by the spread of its test codes
+            top = torch.argsort(spread, descending=True)[: min(TOP_DIMENSIONS, d)].tolist()
+            note = (
+                f"Rows of the grid: z{', z'.join(map(str, top))}. An autoencoder has no prior: values outside the range "
+                "its codes occupy decode to arbitrary shapes."
+            )
+        codes = torch.cat([vae.traverse(mu[0], i, values) for i in [dimension, *top]])  # ((1 + len(top)) * steps, D)
+        frames = vae.decode_images(model, codes)  # (..., 1, 28, 28)
+        note += f" Dimension z{dimension} of this digit's code is {mu[0, dimension]:.2f}."
+        return tile(frames[:steps], steps), tile(frames[steps:], steps), note
+
+    @staticmethod
+    def echo(text: Any) -> Any:
+        """Returns its input: the baseline of the latency benchmark (only mounted when asked for)."""
+        return text
+
+
+__all__ = ["Explorer", "MAX_IMAGE_SIDE", "MODEL_NAMES"]

@@ -1,0 +1,274 @@
+"""Gradio components that check what the server receives, the offline theme, and tensor <-> picture helpers.
+
+Every value sent to an endpoint, through the page or through the API, is checked here or in the
+handler before any work is done: a bad value gets a `gr.Error` that says what is allowed, and the
+server keeps serving. The stock components let some values through unchecked (a NaN number, a
+string for a number) or fail with an unhelpful message, so the demo uses thin subclasses that
+render with the stock front-end code (`get_block_name`) but check their input in `preprocess`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from gradio.components.image_editor import EditorData
+from gradio.data_classes import ImageData
+from PIL import Image
+from pydantic import model_validator
+
+from vae.preprocess import ImageError, open_image
+
+MAX_LAYERS = 8  # layers a drawing may hold; each one is decoded by Gradio
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
+
+# 28x28 pictures are shown large with sharp pixels; the sketchpad is kept square.
+CSS = """
+.pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+.tab-intro p { margin: 0.1em 0; }
+.legend-below, .legend-below svg { overflow: visible !important; }
+.legend-below { margin-bottom: 2.5em; }
+"""
+DIGIT_COLORS = {  # Tableau 10, one colour per digit; random codes in black
+    "0": "#4e79a7", "1": "#f28e2b", "2": "#e15759", "3": "#76b7b2", "4": "#59a14f",
+    "5": "#edc948", "6": "#b07aa1", "7": "#ff9da7", "8": "#9c755f", "9": "#bab0ac", "random code": "#000000",
+}
+
+
+def offline_theme() -> gr.themes.Base:
+    """The default theme with system fonts only, so the page requests no web fonts."""
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_number(value: Any, name: str, minimum: float | None, maximum: float | None, integer: bool = False) -> float | int:
+    """`value` as a float (or int), or a gr.Error naming `name` and the allowed range."""
+    kind = "a whole number" if integer else "a number"
+    fmt = (lambda v: f"{v:.0f}") if integer else (lambda v: f"{v:g}")
+    if minimum is not None and maximum is not None:
+        allowed = f"{kind} from {fmt(minimum)} to {fmt(maximum)}"
+    elif minimum is not None:
+        allowed = f"{kind} >= {fmt(minimum)}"
+    elif maximum is not None:
+        allowed = f"{kind} <= {fmt(maximum)}"
+    else:
+        allowed = kind
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise gr.Error(f"{name} must be {allowed}, not {_short(value)} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise gr.Error(f"{name} must be {allowed}, not {value}")
+    if integer and value != int(value):
+        raise gr.Error(f"{name} must be {allowed}, not {value}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise gr.Error(f"{name} must be {allowed}, not {value:g}")
+    return int(value) if integer else float(value)
+
+
+def check_choice(value: Any, name: str, choices: list[Any]) -> Any:
+    """`value` if it is one of `choices`, else a gr.Error listing them."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value in choices:
+        return value
+    listed = ", ".join(repr(c) for c in choices)
+    raise gr.Error(f"{name} must be one of {listed}, not {_short(value)}")
+
+
+class CheckedNumber(gr.Number):
+    """A gr.Number whose value is checked on the server: a finite number within [minimum, maximum]."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: Any) -> float | int:
+        return check_number(payload, str(self.label), self.minimum, self.maximum, integer=self.precision == 0)
+
+
+class CheckedSlider(gr.Slider):
+    """A gr.Slider whose value is checked on the server (type, NaN, range, whole numbers for step 1).
+
+    `limits` overrides the range that is enforced, for sliders whose visible range depends on
+    the selected model (the handler then checks the model-specific range).
+    """
+
+    limits: tuple[float, float] | None = None  # set after construction (Gradio reads props from the base signature)
+
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload: Any) -> float | int:
+        low, high = self.limits or (self.minimum, self.maximum)
+        integer = float(self.step).is_integer() and float(self.minimum).is_integer()
+        return check_number(payload, str(self.label), low, high, integer=integer)
+
+
+class CheckedDropdown(gr.Dropdown):
+    """A gr.Dropdown that names itself and its choices when it receives anything else."""
+
+    def get_block_name(self) -> str:
+        return "dropdown"
+
+    def preprocess(self, payload: Any) -> Any:
+        return check_choice(payload, str(self.label), [value for _, value in self.choices])
+
+
+class CheckedRadio(gr.Radio):
+    """A gr.Radio that names itself and its choices when it receives anything else."""
+
+    def get_block_name(self) -> str:
+        return "radio"
+
+    def preprocess(self, payload: Any) -> Any:
+        return check_choice(payload, str(self.label), [value for _, value in self.choices])
+
+
+class BadInput(TypeError):
+    """A payload of the wrong type. Raised while Gradio validates the payload's data model, before
+    `preprocess`; pydantic lets it through unchanged (it wraps only ValueErrors), and the app runs
+    with `show_error=True`, so the client receives this message instead of a pydantic report."""
+
+
+class ImageFile(ImageData):
+    """The data model of `DigitUpload`: an uploaded file, with a clear error for anything else."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_file(cls, data: Any) -> Any:
+        if isinstance(data, (dict, ImageData)):
+            return data
+        raise BadInput(
+            f"an image input must be an uploaded image file (with gradio_client: handle_file('digit.png')), not {_short(data)} ({type(data).__name__})"
+        )
+
+
+class Drawing(EditorData):
+    """The data model of `DigitSketchpad`: a dict of image files, with a clear error for anything else."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_drawing(cls, data: Any) -> Any:
+        if isinstance(data, (dict, EditorData)):
+            return data
+        raise BadInput(
+            "a drawing must be a dict {'background': file or None, 'layers': [files], 'composite': file} "
+            f"(with gradio_client: handle_file('drawing.png') for each file), not {_short(data)} ({type(data).__name__})"
+        )
+
+
+class DigitUpload(gr.Image):
+    """An image upload passed on as a file path (`type="filepath"`, no mode conversion).
+
+    Gradio then reads no pixels: the handler gives the path to `vae.to_mnist`, whose
+    `open_image` checks the size from the file header before decoding. A missing or unreadable
+    file is reported as a gr.Error.
+    """
+
+    data_model = ImageFile
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload: Any) -> str:
+        if payload is None:
+            raise gr.Error(f"{self.label}: no image was given. Upload a digit, pick an example or use a drawing")
+        try:
+            path = super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as err:  # PIL cannot identify the file, a bad data URL, ...
+            raise gr.Error(f"{self.label}: not a readable image ({type(err).__name__}); upload a PNG or JPEG of a digit") from None
+        if not isinstance(path, str):
+            raise gr.Error(f"{self.label}: not a readable image; upload a PNG or JPEG of a digit")
+        return path
+
+
+def digit_upload(**kwargs: Any) -> DigitUpload:
+    """A `DigitUpload` that passes uploads on as paths, undecoded (subclasses must not override
+    `__init__`: Gradio builds the page from the base class's signature)."""
+    return DigitUpload(type="filepath", image_mode=None, format="png", **kwargs)
+
+
+def checked_slider(minimum: float, maximum: float, value: float, limits: tuple[float, float] | None = None, **kwargs: Any) -> CheckedSlider:
+    """A `CheckedSlider`; `limits` (if given) is the range enforced instead of the visible one."""
+    slider = CheckedSlider(minimum, maximum, value, **kwargs)
+    slider.limits = limits
+    return slider
+
+
+class DigitSketchpad(gr.Sketchpad):
+    """A sketchpad whose files are size-checked from their headers before Gradio decodes them.
+
+    The browser sends the drawing as PNG files (background, layers and the flattened
+    `composite`); the stock component decodes every one of them in full. Through the API anyone
+    can send a 10000 x 10000 PNG of a few kilobytes, so each file is first opened with
+    `vae.preprocess.open_image`, which refuses images above `MAX_IMAGE_SIDE` from the header.
+    """
+
+    data_model = Drawing
+
+    def get_block_name(self) -> str:
+        return "imageeditor"
+
+    def preprocess(self, payload: Any) -> dict[str, Any]:
+        if payload is None:
+            raise gr.Error("the drawing is empty: draw a digit first")
+        files: list[Any]
+        if payload.id is not None:
+            cached = self.blob_storage.get(payload.id)
+            files = [] if cached is None else [cached.background, cached.composite, *cached.layers]
+        else:
+            files = [payload.background, payload.composite, *payload.layers]
+        if len(files) > MAX_LAYERS + 2:
+            raise gr.Error(f"the drawing has {len(files) - 2} layers; at most {MAX_LAYERS} are accepted")
+        for file in files:
+            if file is None:
+                continue
+            source = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else getattr(file, "path", None)
+            if source is None:
+                raise gr.Error("the drawing holds a file without a path")
+            try:
+                open_image(source)  # refuses oversized images from the header, unreadable ones on decoding
+            except ImageError as err:
+                raise gr.Error(f"drawing: {err}") from None
+        try:
+            value = super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as err:
+            raise gr.Error(f"the drawing could not be read ({type(err).__name__})") from None
+        return value  # type: ignore[return-value]
+
+
+# -- pictures -----------------------------------------------------------------------------------
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Pixel probabilities (B, 1, H, W) or (1, H, W) in [0, 1] -> gray levels uint8 (B, H, W)."""
+    return (images.detach().reshape(-1, *images.shape[-2:]).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def tile(images: torch.Tensor, columns: int) -> np.ndarray:
+    """A grid picture without gaps: (B, 1, H, W) -> uint8 (rows * H, columns * W); empty cells are black."""
+    pixels = to_uint8(images)  # (B, H, W)
+    b, h, w = pixels.shape
+    rows = math.ceil(b / columns)
+    grid = np.zeros((rows * h, columns * w), dtype=np.uint8)
+    for i in range(b):
+        r, c = divmod(i, columns)
+        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = pixels[i]
+    return grid
+
+
+def gif_bytes(images: torch.Tensor, frame_ms: int = 120, scale: int = 4) -> bytes:
+    """An endlessly looping animated GIF that plays the frames forward then back: (B, 1, H, W) -> GIF bytes."""
+    pixels = to_uint8(images)  # (B, H, W)
+    frames = [Image.fromarray(p).resize((p.shape[1] * scale, p.shape[0] * scale), Image.Resampling.NEAREST) for p in pixels]
+    frames = frames + frames[-2:0:-1]  # ping-pong
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    return out.getvalue()

@@ -1,0 +1,85 @@
+"""Assemble a Hugging Face Space for the demo: `python scripts/build_space.py --out /tmp/vae-space`.
+
+The folder it writes is a complete Gradio Space (see docs/demo.md, "Deploy as a Hugging Face Space"):
+
+    README.md          Space card: sdk gradio, sdk_version, app_file demo/app.py
+    requirements.txt   the package's runtime dependencies (CPU PyTorch); gradio comes from sdk_version
+    demo/              app.py, handlers.py, widgets.py and examples/ (shipped test digits)
+    vae/               the package, with the pretrained models in vae/pretrained/
+
+The package is not pip-installed on the Space: `demo/app.py` puts the Space root on `sys.path` when
+`vae` is not importable. Upload with `hf upload <user>/<space> <out> . --repo-type space` (the
+weights go through the Hub's large-file storage automatically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import gradio
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_FILES = ("app.py", "handlers.py", "widgets.py")
+REQUIREMENTS = """\
+--extra-index-url https://download.pytorch.org/whl/cpu
+torch>=2.2
+safetensors>=0.4
+numpy>=1.24
+pillow>=10
+pandas>=2
+tqdm>=4.66
+"""
+CARD = """\
+---
+title: vae-explorer
+emoji: 🔢
+colorFrom: indigo
+colorTo: gray
+sdk: gradio
+sdk_version: {sdk_version}
+app_file: demo/app.py
+pinned: false
+license: mit
+short_description: Variational autoencoders on MNIST, live
+---
+
+# vae-explorer
+
+Reconstruct, sample, interpolate and explore the latent spaces of variational autoencoders trained on
+MNIST. Built from the [vae-explorer]({docs_url}) package; every action is also an API endpoint
+(see "Use via API" at the bottom of the page).
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="folder to write the Space into (replaced if it exists)")
+    p.add_argument("--sdk-version", default=gradio.__version__, help=f"Gradio version of the Space (default: installed, {gradio.__version__})")
+    p.add_argument("--docs-url", default="https://example.org/vae-explorer/", help="documentation link in the Space card")
+    args = p.parse_args(argv)
+
+    out: Path = args.out.resolve()
+    if out == ROOT or ROOT in out.parents and out.parent == ROOT:
+        raise SystemExit(f"refusing to write the Space into the repository root ({out})")
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "demo").mkdir(parents=True)
+    for name in DEMO_FILES:
+        shutil.copy2(ROOT / "demo" / name, out / "demo" / name)
+    shutil.copytree(ROOT / "demo" / "examples", out / "demo" / "examples")
+    shutil.copytree(ROOT / "vae", out / "vae", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp"))
+    (out / "requirements.txt").write_text(REQUIREMENTS)
+    (out / "README.md").write_text(CARD.format(sdk_version=args.sdk_version, docs_url=args.docs_url))
+
+    shipped = sorted(p.parent.name for p in (out / "vae" / "pretrained").glob("*/model.safetensors"))
+    missing = sorted({"default", "latent2d", "ae2d", "cvae"} - set(shipped))
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"wrote the Space to {out} ({size / 1e6:.1f} MB); models: {', '.join(shipped) or 'none'}")
+    if missing:
+        print(f"warning: models {', '.join(missing)} are not in vae/pretrained/: the tabs using them will show an error")
+    print(f"upload: hf upload <user>/<space> {out} . --repo-type space")
+
+
+if __name__ == "__main__":
+    main()

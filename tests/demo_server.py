@@ -1,0 +1,112 @@
+"""The Gradio demo, launched once per test session, shared by tests/test_demo_*.py.
+
+`demo_url()` starts `python demo/app.py --port <free port>` in a subprocess the first time it is
+called and returns the same URL afterwards (the process is stopped at exit). The demo test
+modules wrap it in session-scoped fixtures; being one process, the server is launched once even
+when several modules run. A subprocess is used rather than a thread so the tests exercise the
+app exactly as users start it, and so a crash in the server cannot take pytest down with it.
+
+Models: the shipped ones; set VAE_DEMO_MODELS_DIR to a folder of model folders to test others.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "demo" / "app.py"
+EXAMPLES = sorted((ROOT / "demo" / "examples").glob("*.png"))
+LOG = ROOT / "tests" / "artifacts" / "demo_server.log"  # ignored by git
+START_TIMEOUT = 120.0  # seconds; the machine may be busy training
+
+# Warnings raised inside gradio_client / httpx / websockets that this project cannot fix.
+THIRD_PARTY_WARNINGS = [
+    "ignore::DeprecationWarning:websockets.*",
+    "ignore::DeprecationWarning:gradio_client.*",
+    "ignore::DeprecationWarning:httpx.*",
+    "ignore::ResourceWarning",
+    "ignore::pytest.PytestUnraisableExceptionWarning",
+]
+
+_server: dict[str, object] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop() -> None:
+    proc = _server.get("proc")
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def demo_url() -> str:
+    """URL of the running demo (started on first use)."""
+    if "url" in _server:
+        return str(_server["url"])
+    port = free_port()
+    LOG.parent.mkdir(exist_ok=True)
+    log = open(LOG, "w")  # noqa: SIM115 - kept open for the server's lifetime
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    _server["proc"] = proc
+    atexit.register(_stop)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the demo exited with code {proc.returncode}; see {LOG}")
+        try:
+            if httpx.get(f"{url}/gradio_api/info", timeout=2).status_code == 200:
+                _server["url"] = url
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    _stop()
+    raise RuntimeError(f"the demo did not answer within {START_TIMEOUT:.0f} s; see {LOG}")
+
+
+def example(digit: int, index: int = 0) -> Path:
+    """The index-th shipped example PNG of a digit."""
+    return [p for p in EXAMPLES if p.name.startswith(f"{digit}_")][index]
+
+
+def pixels(path: str | Path) -> np.ndarray:
+    """An image file as gray levels in [0, 1], shape (H, W)."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def call_raw(url: str, api_name: str, body: str) -> tuple[str, str]:
+    """POST a raw JSON body to /gradio_api/call/<api_name> (NaN and Infinity included, which gradio_client refuses
+    to send) and return the final server-sent event and its data."""
+    r = httpx.post(f"{url}/gradio_api/call/{api_name}", content=body, headers={"content-type": "application/json"}, timeout=30)
+    if r.status_code != 200:
+        return "http_error", f"{r.status_code} {r.text}"
+    event_id = r.json()["event_id"]
+    stream = httpx.get(f"{url}/gradio_api/call/{api_name}/{event_id}", timeout=60).text
+    event, data = "", ""
+    for line in stream.splitlines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data = line.split(":", 1)[1].strip()
+    return event, data

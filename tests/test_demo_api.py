@@ -1,0 +1,187 @@
+"""The demo's named API endpoints, called with gradio_client against the launched app.
+
+Every endpoint is called: outputs have the right type and shape; the reconstruction of a shipped
+example is close to its input; an interpolation starts and ends at the decodes of its endpoints;
+seeds make results repeatable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from demo_server import EXAMPLES, THIRD_PARTY_WARNINGS, demo_url, example, pixels
+from gradio_client import Client, handle_file
+from PIL import Image
+
+pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
+
+ENDPOINTS = {
+    "/drawing_to_image", "/reconstruct", "/sample", "/sample_digit", "/interpolate",
+    "/latent_map", "/manifold", "/decode_point", "/compare", "/traverse",
+}
+NUM_SUBSET = 2000  # digits in demo/examples/test_subset.safetensors
+
+
+@pytest.fixture(scope="session")
+def client() -> Client:
+    return Client(demo_url(), verbose=False)
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    cols = math.ceil(math.sqrt(n))
+    return 28 * math.ceil(n / cols), 28 * cols
+
+
+def test_every_endpoint_is_named(client: Client) -> None:
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert named == ENDPOINTS
+
+
+def test_examples_are_shipped() -> None:
+    assert len(EXAMPLES) >= 20 and {p.name[0] for p in EXAMPLES} == set("0123456789")
+
+
+@pytest.mark.parametrize("model", ["default", "latent2d", "ae2d"])
+def test_reconstruct_outputs(client: Client, model: str) -> None:
+    seen, mean, samples, posterior, score, reading = client.predict(handle_file(example(3)), model, 0, api_name="/reconstruct")
+    assert pixels(seen).shape == (28, 28) and pixels(mean).shape == (28, 28)
+    assert pixels(samples).shape == (28, 28 * 8)
+    rows = posterior["data"]
+    dims = {r[0] for r in rows}
+    assert posterior["columns"][:3] == ["dimension", "value", "quantity"] and len(rows) == 2 * len(dims)
+    assert {r[2] for r in rows} == {"mean μ", "std σ"}
+    assert all(r[1] >= 0 for r in rows if r[2] == "std σ")
+    assert isinstance(score, float) and math.isfinite(score) and score > 0
+    assert "nats" in reading and "test digits" in reading
+
+
+@pytest.mark.parametrize("model", ["default", "latent2d", "ae2d"])
+def test_reconstruction_is_close_to_the_input(client: Client, model: str) -> None:
+    """The reconstructions of ten shipped digits match their inputs (closely for the 32-D model; a 2-D code keeps
+    less detail, so there only the average error is bounded)."""
+    picks = [example(d) for d in range(10)]
+    inputs, recons = [], []
+    for path in picks:
+        seen, mean, *_ = client.predict(handle_file(path), model, 0, api_name="/reconstruct")
+        inputs.append(pixels(seen))
+        recons.append(pixels(mean))
+    errors = np.array([[np.abs(r - x).mean() for x in inputs] for r in recons])  # (10 recons, 10 inputs)
+    if model == "default":  # each reconstruction is nearer to its own input than to any other example's input
+        assert (errors.argmin(axis=1) == np.arange(10)).all(), errors.round(3)
+        assert errors.diagonal().mean() < 0.08
+    else:
+        assert errors.diagonal().mean() < 0.15
+        assert errors.diagonal().mean() < 0.75 * errors[~np.eye(10, dtype=bool)].mean()
+
+
+def test_model_input_matches_the_example(client: Client) -> None:
+    """A shipped MNIST digit passes through the preprocessing almost unchanged."""
+    path = example(5)
+    seen, *_ = client.predict(handle_file(path), "default", 0, api_name="/reconstruct")
+    assert np.abs(pixels(seen) - pixels(path)).mean() < 0.05
+
+
+def test_unusual_input_scores_higher(client: Client, tmp_path) -> None:
+    noise = (np.random.default_rng(0).random((28, 28)) > 0.5).astype(np.uint8) * 255
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    *_, typical_score, _ = client.predict(handle_file(example(1)), "default", 0, api_name="/reconstruct")
+    *_, noise_score, reading = client.predict(handle_file(tmp_path / "noise.png"), "default", 0, api_name="/reconstruct")
+    assert noise_score > typical_score and "unusual" in reading
+
+
+def test_stochastic_reconstructions_follow_the_seed(client: Client) -> None:
+    a = client.predict(handle_file(example(4)), "default", 1, api_name="/reconstruct")[2]
+    b = client.predict(handle_file(example(4)), "default", 1, api_name="/reconstruct")[2]
+    c = client.predict(handle_file(example(4)), "default", 2, api_name="/reconstruct")[2]
+    assert np.array_equal(pixels(a), pixels(b)) and not np.array_equal(pixels(a), pixels(c))
+
+
+@pytest.mark.parametrize("n", [1, 5, 36, 64])
+def test_sample_grid(client: Client, n: int) -> None:
+    grid = client.predict("default", n, 1.0, 0, api_name="/sample")
+    assert pixels(grid).shape == grid_shape(n)
+
+
+def test_sample_is_repeatable_and_temperature_zero_is_the_mean(client: Client) -> None:
+    a, b = (pixels(client.predict("latent2d", 4, 1.0, 7, api_name="/sample")) for _ in range(2))
+    assert np.array_equal(a, b)
+    cold = pixels(client.predict("latent2d", 4, 0.0, 7, api_name="/sample"))
+    tiles = [cold[r * 28 : (r + 1) * 28, c * 28 : (c + 1) * 28] for r in range(2) for c in range(2)]
+    assert all(np.array_equal(t, tiles[0]) for t in tiles)  # z = 0 for every sample
+
+
+@pytest.mark.parametrize("digit", [0, 9])
+def test_sample_digit_grid(client: Client, digit: int) -> None:
+    grid = client.predict(digit, 9, 0.8, 0, api_name="/sample_digit")
+    assert pixels(grid).shape == (84, 84)
+
+
+@pytest.mark.parametrize("method", ["spherical", "linear"])
+@pytest.mark.parametrize("model", ["default", "ae2d"])
+def test_interpolation_ends_at_the_decoded_endpoints(client: Client, method: str, model: str) -> None:
+    a, b, steps = example(1), example(8), 7
+    strip, gif = client.predict(handle_file(a), handle_file(b), model, steps, method, api_name="/interpolate")
+    strip = pixels(strip)
+    assert strip.shape == (28, 28 * steps)
+    decoded_a = pixels(client.predict(handle_file(a), model, 0, api_name="/reconstruct")[1])
+    decoded_b = pixels(client.predict(handle_file(b), model, 0, api_name="/reconstruct")[1])
+    assert np.abs(strip[:, :28] - decoded_a).max() <= 1 / 255 + 1e-6
+    assert np.abs(strip[:, -28:] - decoded_b).max() <= 1 / 255 + 1e-6
+    assert not np.array_equal(strip[:, :28], strip[:, -28:])
+    with Image.open(gif) as animation:
+        assert animation.format == "GIF" and animation.n_frames == 2 * steps - 2
+
+
+@pytest.mark.parametrize("model", ["latent2d", "ae2d"])
+def test_latent_map(client: Client, model: str) -> None:
+    plot = client.predict(model, api_name="/latent_map")
+    assert plot["columns"][:3] == ["z1", "z2", "digit"]
+    assert len(plot["data"]) == NUM_SUBSET
+    assert {row[2] for row in plot["data"]} == set("0123456789")
+
+
+@pytest.mark.parametrize("model", ["latent2d", "ae2d"])
+@pytest.mark.parametrize("n", [2, 15])
+def test_manifold(client: Client, model: str, n: int) -> None:
+    assert pixels(client.predict(model, n, api_name="/manifold")).shape == (28 * n, 28 * n)
+
+
+def test_decode_point(client: Client) -> None:
+    a = pixels(client.predict("latent2d", 0.0, 0.0, api_name="/decode_point"))
+    b = pixels(client.predict("latent2d", 2.0, -2.0, api_name="/decode_point"))
+    assert a.shape == (28, 28) and not np.array_equal(a, b)
+
+
+def test_compare(client: Client) -> None:
+    ae_map, vae_map, ae_grid, vae_grid = client.predict(16, 3, api_name="/compare")
+    for plot in (ae_map, vae_map):
+        assert len(plot["data"]) == NUM_SUBSET + 16
+        assert sum(row[2] == "random code" for row in plot["data"]) == 16
+    assert pixels(ae_grid).shape == pixels(vae_grid).shape == (112, 112)
+
+
+@pytest.mark.parametrize("model", ["default", "latent2d"])
+def test_traverse(client: Client, model: str) -> None:
+    strip, top, note = client.predict(handle_file(example(2)), model, 1, 3.0, 9, api_name="/traverse")
+    strip, top = pixels(strip), pixels(top)
+    rows = min(5, 32 if model == "default" else 2)
+    assert strip.shape == (28, 28 * 9) and top.shape == (28 * rows, 28 * 9)
+    assert not np.array_equal(strip[:, :28], strip[:, -28:])
+    assert not np.array_equal(top[:28, :28], top[:28, -28:])  # the most used dimension changes the digit
+    assert "Dimension z1 " in note
+
+
+def test_drawing_to_image_then_reconstruct(client: Client, tmp_path) -> None:
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # what the sketchpad sends: black strokes, transparent paper
+    for y in range(60, 220):
+        for x in range(130, 146):
+            canvas.putpixel((x, y), (0, 0, 0, 255))
+    canvas.save(tmp_path / "drawing.png")
+    drawing = {"background": None, "layers": [], "composite": handle_file(tmp_path / "drawing.png")}
+    image = client.predict(drawing, api_name="/drawing_to_image")
+    assert pixels(image).shape == (280, 280)
+    seen, *_ = client.predict(handle_file(image), "default", 0, api_name="/reconstruct")
+    seen = pixels(seen)
+    assert seen.shape == (28, 28) and seen[:, 12:16].sum() > 0.8 * seen.sum()  # a vertical bar in the middle

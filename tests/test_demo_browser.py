@@ -1,0 +1,150 @@
+"""The real page in headless Chromium: every tab is opened and used, outputs appear, nothing leaves the machine.
+
+Chromium comes from Debian (`apt-get install chromium`), not from Playwright's download. The test
+draws a stroke on the sketchpad, picks an example, presses every tab's button, waits for the
+output pictures and plots, and saves one screenshot per tab to docs/assets/screenshots/ (used by
+the README and docs/demo.md). Every request the page makes must go to the demo's own host.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_url
+
+pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"]
+SCREENSHOTS = ROOT / "docs" / "assets" / "screenshots"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+TIMEOUT_MS = 60_000  # the first request of a model loads it and computes its statistics
+
+
+@pytest.fixture(scope="module")
+def page():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium not found: apt-get install -y chromium chromium-driver")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.requests = []  # type: ignore[attr-defined]
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("request", lambda r: pg.requests.append(r.url))  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+        pg.goto(demo_url(), wait_until="networkidle")
+        yield pg
+        context.close()
+        browser.close()
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_timeout(300)
+
+
+def wait_for_image(page, elem_id: str, previous: str | None = None) -> str:
+    """Wait until the image component `elem_id` shows a loaded picture (different from `previous`); its src."""
+    img = page.locator(f"#{elem_id} img").first
+    img.wait_for(state="visible")
+    page.wait_for_function(
+        "([sel, prev]) => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0 && i.src !== prev; }",
+        arg=[f"#{elem_id} img", previous],
+    )
+    return img.get_attribute("src") or ""
+
+
+def wait_for_plot(page, elem_id: str) -> None:
+    """Wait until the native plot `elem_id` has drawn (Vega renders into a canvas or an svg)."""
+    page.locator(f"#{elem_id} canvas, #{elem_id} svg.marks").first.wait_for(state="visible")
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(500)  # let plots finish their transitions
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_reconstruction_tab_draw_and_pick(page) -> None:
+    open_tab(page, "Reconstruction")
+    page.locator("#recon-sketch button[aria-label='Brush']").click()
+    canvas = page.locator("#recon-sketch canvas").first
+    box = canvas.bounding_box()
+    assert box is not None
+    cx, cy, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"]
+    page.mouse.move(cx - 0.05 * h, cy - 0.3 * h)  # a "1": one long slightly slanted stroke
+    page.mouse.down()
+    for i in range(1, 21):
+        page.mouse.move(cx - 0.05 * h + 0.004 * h * i, cy - 0.3 * h + 0.03 * h * i)
+    page.mouse.up()
+    page.locator("#recon-use-drawing").click()
+    wait_for_image(page, "recon-seen")
+    drawn = wait_for_image(page, "recon-mean")
+    wait_for_image(page, "recon-samples")
+    wait_for_plot(page, "recon-posterior")
+    assert "nats" in page.locator("#recon-reading").inner_text()
+    # one click on an example reconstructs it
+    page.locator(".gallery-item, button.gallery-item, [data-testid='examples'] button, .examples button").filter(has=page.locator("img")).nth(3).click()
+    wait_for_image(page, "recon-mean", previous=drawn)
+    shoot(page, "reconstruction")
+
+
+def test_sampling_tab(page) -> None:
+    open_tab(page, "Random sampling")
+    page.locator("#sample-button").click()
+    page.locator("#sample-digit-button").click()
+    wait_for_image(page, "sample-grid")
+    wait_for_image(page, "sample-digit-grid")
+    shoot(page, "sampling")
+
+
+def test_interpolation_tab(page) -> None:
+    open_tab(page, "Latent interpolation")
+    page.locator("#interp-button").click()
+    wait_for_image(page, "interp-strip")
+    wait_for_image(page, "interp-gif")
+    shoot(page, "interpolation")
+
+
+def test_latent_space_tab(page) -> None:
+    open_tab(page, "Latent space")
+    page.locator("#map-button").click()
+    wait_for_plot(page, "map-scatter")
+    wait_for_image(page, "map-grid")
+    page.locator("#point-button").click()
+    wait_for_image(page, "map-point")
+    shoot(page, "latent-space")
+
+
+def test_comparison_tab(page) -> None:
+    open_tab(page, "Autoencoder vs VAE")
+    page.locator("#compare-button").click()
+    wait_for_plot(page, "compare-ae-map")
+    wait_for_plot(page, "compare-vae-map")
+    wait_for_image(page, "compare-ae-grid")
+    wait_for_image(page, "compare-vae-grid")
+    shoot(page, "autoencoder-vs-vae")
+
+
+def test_traversal_tab(page) -> None:
+    open_tab(page, "Latent traversal")
+    page.locator("#traverse-button").click()
+    wait_for_image(page, "traverse-strip")
+    wait_for_image(page, "traverse-top")
+    assert "Dimension z0" in page.locator("#traverse-note").inner_text()
+    shoot(page, "traversal")
+
+
+def test_no_request_leaves_the_machine(page) -> None:
+    hosts = {urlparse(url).hostname for url in page.requests if urlparse(url).scheme in ("http", "https", "ws", "wss")}
+    assert page.requests and hosts <= LOCAL_HOSTS, sorted(hosts - LOCAL_HOSTS)
+
+
+def test_no_page_errors(page) -> None:
+    assert not page.errors, page.errors
