@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import vae
 from vae import CheckpointError, ModelConfig, build_model, load, load_metrics, save_model
@@ -129,6 +129,12 @@ def _corrupt(kind: str, folder: Path) -> None:
     elif kind == "weights-for-another-latent-size":
         config = json.loads((folder / "config.json").read_text())
         (folder / "config.json").write_text(json.dumps({**config, "latent_dim": 5}))
+    elif kind == "weights-with-an-extra-tensor":
+        tensors = load_file(str(weights))
+        save_file({**tensors, "extra.weight": torch.zeros(3)}, str(weights))
+    elif kind == "weights-missing-a-tensor":
+        tensors = load_file(str(weights))
+        save_file({k: v for k, v in tensors.items() if k != "decoder.net.2.bias"}, str(weights))
     elif kind == "weights-for-another-depth":
         config = json.loads((folder / "config.json").read_text())
         (folder / "config.json").write_text(json.dumps({**config, "hidden": [16, 16]}))
@@ -152,6 +158,8 @@ def _corrupt(kind: str, folder: Path) -> None:
         ("missing-config", "no config file at .*config.json"),
         ("missing-weights", "holds no model.safetensors"),
         ("weights-for-another-latent-size", r"do not match its config.json .*shape mismatch"),
+        ("weights-with-an-extra-tensor", r"do not match its config.json \(unexpected \['extra.weight'\]\)"),
+        ("weights-missing-a-tensor", r"do not match its config.json \(missing \['decoder.net.2.bias'\]\)"),
         ("weights-for-another-depth", r"do not match its config.json .*(missing|unexpected)"),
     ],
 )
