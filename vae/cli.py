@@ -108,9 +108,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if set(_train_overrides(args)) - {"epochs"} or _model_overrides(args):
             raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
         train_config = TrainConfig(**{**saved.__dict__, **_train_overrides(args)})
-        record = json.loads((out / "command.json").read_text()) if (out / "command.json").is_file() else {}
-        record.setdefault("resumed", []).append({"command": "vae " + shlex.join(sys.argv[1:]), "at_epoch": state["epoch"]})
-        save_json(out / "command.json", record)
     else:
         model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
         train_config = TrainConfig(**_train_overrides(args))
@@ -121,6 +118,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_json(out / "command.json", {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     train_data = load_mnist(True, args.data_root, args.download)
     test_data = load_mnist(False, args.data_root, args.download)
+    if args.resume:  # record the resume once the data is known to load
+        record = json.loads((out / "command.json").read_text()) if (out / "command.json").is_file() else {}
+        record.setdefault("resumed", []).append({"command": "vae " + shlex.join(sys.argv[1:]), "at_epoch": state["epoch"]})
+        save_json(out / "command.json", record)
     history = train(model_config, train_config, out, train_data, test_data, device=args.device, resume=args.resume,
                     progress=not args.no_progress, grids=not args.no_grids)
     last = history[-1]
