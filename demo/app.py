@@ -26,10 +26,19 @@ if importlib.util.find_spec("vae") is None and (HERE.parent / "vae").is_dir():  
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry, no version check
 
-import gradio as gr  # noqa: E402
-
-from handlers import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, MAX_IMAGE_SIDE, SAMPLING_MODELS, Explorer  # noqa: E402
-from widgets import CSS, DIGIT_COLORS, CheckedDropdown, CheckedNumber, CheckedRadio, DigitSketchpad, checked_slider, digit_upload, offline_theme  # noqa: E402
+import gradio as gr
+from handlers import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, MAX_IMAGE_SIDE, SAMPLING_MODELS, Explorer
+from widgets import (
+    CSS,
+    DIGIT_COLORS,
+    CheckedDropdown,
+    CheckedNumber,
+    CheckedRadio,
+    DigitSketchpad,
+    checked_slider,
+    digit_upload,
+    offline_theme,
+)
 
 DEFAULT_DOCS_URL = "https://example.org/vae-explorer/"  # placeholder (pyproject's Documentation URL); nothing is fetched
 MAX_SEED = 2**31 - 1
@@ -64,22 +73,44 @@ class Page:
     ) -> tuple[gr.Image, gr.Examples | None, gr.EventListener]:
         """An image slot for a digit (upload, example picker, or a drawing copied in with a button); elem_ids start with `key`."""
         image = digit_upload(
-            value=self.example(digit), label=label, sources=["upload", "clipboard"], height=180, elem_classes="pixelated", elem_id=f"{key}-image"
+            value=self.example(digit),
+            label=label,
+            sources=["upload", "clipboard"],
+            height=180,
+            elem_classes="pixelated",
+            elem_id=f"{key}-image",
         )
         examples = None
         if self.examples:  # one per digit (all of them in the reconstruction tab); each costs start-up time
             shown = self.examples if all_examples else self.examples[:10]
-            examples = gr.Examples([[p] for p in shown], inputs=image, label="Test-set examples: click one", examples_per_page=10, api_visibility="private")
+            examples = gr.Examples(
+                [[p] for p in shown],
+                inputs=image,
+                label="Test-set examples: click one",
+                examples_per_page=10,
+                api_visibility="private",
+                elem_id=f"{key}-examples",
+            )
         with gr.Accordion("Draw a digit", open=draw_open):
             sketch = DigitSketchpad(
-                type="pil", image_mode="L", canvas_size=(280, 280), fixed_canvas=True, layers=False, label="Sketchpad",
-                brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"), transforms=(), elem_id=f"{key}-sketch",
+                type="pil",
+                image_mode="L",
+                canvas_size=(280, 280),
+                fixed_canvas=True,
+                layers=False,
+                label="Sketchpad",
+                brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                transforms=(),
+                elem_id=f"{key}-sketch",
             )
             use = gr.Button("Use this drawing", elem_id=f"{key}-use-drawing")
         public = not self.drawing_endpoint_done
         self.drawing_endpoint_done = True
         drawn = use.click(
-            self.explorer.drawing_to_image, sketch, image, api_name="drawing_to_image" if public else f"drawing_to_{label.lower().replace(' ', '_')}",
+            self.explorer.drawing_to_image,
+            sketch,
+            image,
+            api_name="drawing_to_image" if public else f"drawing_to_{label.lower().replace(' ', '_')}",
             api_visibility="public" if public else "private",
         )
         return image, examples, drawn
@@ -93,26 +124,55 @@ def seed_number(value: int = 0) -> gr.Number:
     return CheckedNumber(value, label="seed", precision=0, minimum=0, maximum=MAX_SEED)
 
 
-def reconstruction_tab(page: Page) -> None:
+def reconstruction_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "Encode a digit, decode it again, and see how sure the encoder is about each latent dimension. "
         "The negative ELBO measures how unusual the input is to the model (higher = less like the training digits).",
-        ("theory/elbo.md", "the ELBO"), ("theory/likelihoods.md", "likelihoods"), ("demo.md#reconstruction", "this tab"),
+        ("theory/elbo.md", "the ELBO"),
+        ("theory/likelihoods.md", "likelihoods"),
+        ("demo.md#reconstruction", "this tab"),
     )
     with gr.Row():
         with gr.Column(scale=1):
-            image, examples, drawn = page.digit_input("Digit (upload, example or drawing)", 7, "recon", draw_open=True, all_examples=True)
+            image, examples, drawn = page.digit_input(
+                "Digit (upload, example or drawing)", 7, "recon", draw_open=True, all_examples=True
+            )
             model = model_dropdown(IMAGE_MODELS, "default")
             seed = seed_number()
             button = gr.Button("Reconstruct", variant="primary", elem_id="recon-button")
         with gr.Column(scale=2):
             with gr.Row():
-                seen = gr.Image(label="Input as the model sees it (28×28)", format="png", elem_classes="pixelated", height=180, elem_id="recon-seen")
-                mean = gr.Image(label="Reconstruction (decoder mean)", format="png", elem_classes="pixelated", height=180, elem_id="recon-mean")
-            samples = gr.Image(label="Stochastic reconstructions: decodes of z ~ q(z|x)", format="png", elem_classes="pixelated", height=110, elem_id="recon-samples")
+                seen = gr.Image(
+                    label="Input as the model sees it (28×28)",
+                    format="png",
+                    elem_classes="pixelated",
+                    height=180,
+                    elem_id="recon-seen",
+                )
+                mean = gr.Image(
+                    label="Reconstruction (decoder mean)",
+                    format="png",
+                    elem_classes="pixelated",
+                    height=180,
+                    elem_id="recon-mean",
+                )
+            samples = gr.Image(
+                label="Stochastic reconstructions: decodes of z ~ q(z|x)",
+                format="png",
+                elem_classes="pixelated",
+                height=110,
+                elem_id="recon-samples",
+            )
             posterior = gr.LinePlot(
-                x="dimension", y="value", color="quantity", label="Posterior q(z|x): mean and standard deviation per latent dimension",
-                x_title="latent dimension", y_title="value", height=240, elem_id="recon-posterior", elem_classes="legend-below",
+                x="dimension",
+                y="value",
+                color="quantity",
+                label="Posterior q(z|x): mean and standard deviation per latent dimension",
+                x_title="latent dimension",
+                y_title="value",
+                height=240,
+                elem_id="recon-posterior",
+                elem_classes="legend-below",
             )
             score = gr.Number(None, label="Anomaly score (nats)", interactive=False, elem_id="recon-score")
             reading = gr.Markdown(elem_id="recon-reading")
@@ -126,11 +186,13 @@ def reconstruction_tab(page: Page) -> None:
         examples.load_input_event.then(run, inputs, outputs, api_name="reconstruct_on_example", api_visibility="private")
 
 
-def sampling_tab(page: Page) -> None:
+def sampling_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "Decode codes drawn from the prior p(z) = N(0, I). A temperature below 1 shrinks the codes towards the origin: "
         "cleaner but less varied digits. The conditional VAE draws the digit you ask for.",
-        ("theory/elbo.md", "the ELBO"), ("theory/cvae.md", "conditional VAE"), ("demo.md#random-sampling", "this tab"),
+        ("theory/elbo.md", "the ELBO"),
+        ("theory/cvae.md", "conditional VAE"),
+        ("demo.md#random-sampling", "this tab"),
     )
     with gr.Row():
         with gr.Column():
@@ -148,17 +210,20 @@ def sampling_tab(page: Page) -> None:
             temperature_c = checked_slider(0.0, 2.0, 1.0, step=0.05, label="temperature")
             seed_c = seed_number()
             button_c = gr.Button("Sample this digit", variant="primary", elem_id="sample-digit-button")
-            grid_c = gr.Image(label="Samples of one digit", format="png", elem_classes="pixelated", height=360, elem_id="sample-digit-grid")
+            grid_c = gr.Image(
+                label="Samples of one digit", format="png", elem_classes="pixelated", height=360, elem_id="sample-digit-grid"
+            )
     button.click(page.explorer.sample, [model, n, temperature, seed], grid, api_name="sample")
     button_c.click(page.explorer.sample_digit, [digit, n_c, temperature_c, seed_c], grid_c, api_name="sample_digit")
 
 
-def interpolation_tab(page: Page) -> None:
+def interpolation_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "Walk in latent space from one digit's code to another's and decode every step. Spherical interpolation suits a "
         "Gaussian prior: in D dimensions almost all prior mass lies near the sphere of radius √D, and a straight line cuts "
         "through the low-norm interior that the decoder rarely saw, while the great-circle path keeps a typical norm.",
-        ("theory/kl.md", "the prior and the KL"), ("demo.md#latent-interpolation", "this tab"),
+        ("theory/kl.md", "the prior and the KL"),
+        ("demo.md#latent-interpolation", "this tab"),
     )
     with gr.Row():
         with gr.Column():
@@ -171,29 +236,49 @@ def interpolation_tab(page: Page) -> None:
         method = CheckedRadio(["spherical", "linear"], value="spherical", label="interpolation")
     button = gr.Button("Interpolate", variant="primary", elem_id="interp-button")
     with gr.Row():
-        strip = gr.Image(label="Decoded path (first = decode of the first digit's code, last = the second's)", format="png", elem_classes="pixelated", scale=3, height=140, elem_id="interp-strip")
+        strip = gr.Image(
+            label="Decoded path (first = decode of the first digit's code, last = the second's)",
+            format="png",
+            elem_classes="pixelated",
+            scale=3,
+            height=140,
+            elem_id="interp-strip",
+        )
         gif = gr.Image(label="Animation", type="filepath", elem_classes="pixelated", scale=1, height=140, elem_id="interp-gif")
     button.click(page.explorer.interpolate, [image_a, image_b, model, steps, method], [strip, gif], api_name="interpolate")
 
 
-def latent_space_tab(page: Page) -> None:
+def latent_space_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "A 2-D latent space can be seen whole: where the test digits land (posterior means), what the decoder draws across "
         "the prior (a grid of equal prior mass), and what it draws at any point you pick with the sliders.",
-        ("theory/autoencoders.md", "autoencoders"), ("theory/kl.md", "the KL term"), ("demo.md#latent-space", "this tab"),
+        ("theory/autoencoders.md", "autoencoders"),
+        ("theory/kl.md", "the KL term"),
+        ("demo.md#latent-space", "this tab"),
     )
     with gr.Row():
         model = model_dropdown(MAP_MODELS, "latent2d", label="model (2-D latent space)")
         show = gr.Button("Show map and grid", variant="primary", elem_id="map-button")
     with gr.Row():
         scatter = gr.ScatterPlot(
-            x="z1", y="z2", color="digit", label="Test digits at their codes", height=420, scale=3, elem_id="map-scatter",
-            color_map=DIGIT_COLORS, elem_classes="legend-below",
+            x="z1",
+            y="z2",
+            color="digit",
+            label="Test digits at their codes",
+            height=420,
+            scale=3,
+            elem_id="map-scatter",
+            color_map=DIGIT_COLORS,
+            elem_classes="legend-below",
         )
         with gr.Column(scale=2):
             n = checked_slider(2, 25, 15, step=1, label="grid size")
             grid = gr.Image(
-                label="Decoded grid (rows: z2 from high to low; columns: z1 from low to high)", format="png", elem_classes="pixelated", height=360, elem_id="map-grid"
+                label="Decoded grid (rows: z2 from high to low; columns: z1 from low to high)",
+                format="png",
+                elem_classes="pixelated",
+                height=360,
+                elem_id="map-grid",
             )
     with gr.Row():
         z1 = checked_slider(-4, 4, 0.0, step=0.05, label="z1", limits=(-1e6, 1e6))
@@ -203,10 +288,19 @@ def latent_space_tab(page: Page) -> None:
             decode = gr.Button("Decode point", elem_id="point-button")
     ex = page.explorer
     show.click(ex.latent_map, model, scatter, api_name="latent_map").then(ex.manifold, [model, n], grid, api_name="manifold")
+    opened = tab.select(ex.latent_map, model, scatter, api_name="latent_map_on_tab", api_visibility="private")
+    opened.then(ex.manifold, [model, n], grid, api_name="manifold_on_tab", api_visibility="private")
     decode.click(ex.decode_point, [model, z1, z2], point, api_name="decode_point")
     n.release(ex.manifold, [model, n], grid, api_name="manifold_on_release", api_visibility="private")
     for i, slider in enumerate((z1, z2)):
-        slider.input(ex.decode_point, [model, z1, z2], point, api_name=f"decode_point_live_{i}", api_visibility="private", trigger_mode="always_last")
+        slider.input(
+            ex.decode_point,
+            [model, z1, z2],
+            point,
+            api_name=f"decode_point_live_{i}",
+            api_visibility="private",
+            trigger_mode="always_last",
+        )
 
     def rescale(name: str) -> tuple[dict, dict]:  # slider ranges follow the selected model's codes
         limit = ex.code_range(name)
@@ -218,12 +312,14 @@ def latent_space_tab(page: Page) -> None:
     )
 
 
-def comparison_tab(page: Page) -> None:
+def comparison_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "The same networks trained as a plain autoencoder (ae2d) and as a VAE (latent2d). Random codes drawn uniformly over "
         "the region the test codes occupy decode to digits for the VAE, whose KL term packs the codes around the prior; "
         "in the autoencoder's gaps between clusters they decode to blurs and non-digits.",
-        ("theory/autoencoders.md", "autoencoders"), ("theory/kl.md", "the KL term"), ("demo.md#autoencoder-vs-vae", "this tab"),
+        ("theory/autoencoders.md", "autoencoders"),
+        ("theory/kl.md", "the KL term"),
+        ("demo.md#autoencoder-vs-vae", "this tab"),
     )
     with gr.Row():
         n = checked_slider(1, 64, 25, step=1, label="random codes")
@@ -232,40 +328,77 @@ def comparison_tab(page: Page) -> None:
     with gr.Row():
         with gr.Column():
             ae_map = gr.ScatterPlot(
-                x="z1", y="z2", color="digit", label="Autoencoder (ae2d): codes", height=380, elem_id="compare-ae-map",
-                color_map=DIGIT_COLORS, elem_classes="legend-below",
+                x="z1",
+                y="z2",
+                color="digit",
+                label="Autoencoder (ae2d): codes",
+                height=380,
+                elem_id="compare-ae-map",
+                color_map=DIGIT_COLORS,
+                elem_classes="legend-below",
             )
-            ae_grid = gr.Image(label="Autoencoder: decodes of the random codes", format="png", elem_classes="pixelated", height=300, elem_id="compare-ae-grid")
+            ae_grid = gr.Image(
+                label="Autoencoder: decodes of the random codes",
+                format="png",
+                elem_classes="pixelated",
+                height=300,
+                elem_id="compare-ae-grid",
+            )
         with gr.Column():
             vae_map = gr.ScatterPlot(
-                x="z1", y="z2", color="digit", label="VAE (latent2d): codes", height=380, elem_id="compare-vae-map",
-                color_map=DIGIT_COLORS, elem_classes="legend-below",
+                x="z1",
+                y="z2",
+                color="digit",
+                label="VAE (latent2d): codes",
+                height=380,
+                elem_id="compare-vae-map",
+                color_map=DIGIT_COLORS,
+                elem_classes="legend-below",
             )
-            vae_grid = gr.Image(label="VAE: decodes of the random codes", format="png", elem_classes="pixelated", height=300, elem_id="compare-vae-grid")
-    button.click(page.explorer.compare, [n, seed], [ae_map, vae_map, ae_grid, vae_grid], api_name="compare")
+            vae_grid = gr.Image(
+                label="VAE: decodes of the random codes",
+                format="png",
+                elem_classes="pixelated",
+                height=300,
+                elem_id="compare-vae-grid",
+            )
+    outputs = [ae_map, vae_map, ae_grid, vae_grid]
+    button.click(page.explorer.compare, [n, seed], outputs, api_name="compare")
+    tab.select(page.explorer.compare, [n, seed], outputs, api_name="compare_on_tab", api_visibility="private")
 
 
-def traversal_tab(page: Page) -> None:
+def traversal_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "Encode a digit, then sweep one latent dimension from −span to +span while the others stay fixed, to see what "
         "that dimension controls (slant, width, stroke...). A β-VAE trades reconstruction for more separated factors.",
-        ("theory/beta.md", "β-VAE"), ("theory/reparameterization.md", "the latent code"), ("demo.md#latent-traversal", "this tab"),
+        ("theory/beta.md", "β-VAE"),
+        ("theory/reparameterization.md", "the latent code"),
+        ("demo.md#latent-traversal", "this tab"),
     )
     with gr.Row():
         with gr.Column(scale=1):
             image, _, _ = page.digit_input("Digit", 2, "traverse")
         with gr.Column(scale=2):
             model = model_dropdown(IMAGE_MODELS, "default")
-            dimension = checked_slider(0, 31, 0, step=1, label="dimension", limits=(0, 4095), info="index of the latent dimension to vary")
+            dimension = checked_slider(
+                0, 31, 0, step=1, label="dimension", limits=(0, 4095), info="index of the latent dimension to vary"
+            )
             span = checked_slider(0.5, 5.0, 3.0, step=0.1, label="span")
             steps = checked_slider(3, 21, 11, step=1, label="steps")
             button = gr.Button("Traverse", variant="primary", elem_id="traverse-button")
             strip = gr.Image(
-                label="Decodes along the dimension (left: −span, right: +span)", format="png", elem_classes="pixelated", height=120, elem_id="traverse-strip"
+                label="Decodes along the dimension (left: −span, right: +span)",
+                format="png",
+                elem_classes="pixelated",
+                height=120,
+                elem_id="traverse-strip",
             )
             top = gr.Image(
-                label="The same sweep for the dimensions this digit uses most (one row each, listed below)", format="png",
-                elem_classes="pixelated", height=300, elem_id="traverse-top",
+                label="The same sweep for the dimensions this digit uses most (one row each, listed below)",
+                format="png",
+                elem_classes="pixelated",
+                height=300,
+                elem_id="traverse-top",
             )
             note = gr.Markdown(elem_id="traverse-note")
 
@@ -279,7 +412,7 @@ def traversal_tab(page: Page) -> None:
 def build_app(explorer: Explorer, docs_url: str = DEFAULT_DOCS_URL, echo: bool = False) -> gr.Blocks:
     """The Blocks app with its queue configured (not launched)."""
     page = Page(explorer, docs_url)
-    with gr.Blocks(title="vae-explorer", analytics_enabled=False) as demo:
+    with gr.Blocks(title="vae-explorer", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# vae-explorer\nVariational autoencoders on MNIST, live: reconstruct, sample, interpolate and explore latent spaces. "
             f"Images up to {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels. " + page.link("demo.md", "How to read this demo")
@@ -291,12 +424,16 @@ def build_app(explorer: Explorer, docs_url: str = DEFAULT_DOCS_URL, echo: bool =
                 "Tabs using them show an error; choose another model where there is a selector."
             )
         tabs = [
-            ("Reconstruction", reconstruction_tab), ("Random sampling", sampling_tab), ("Latent interpolation", interpolation_tab),
-            ("Latent space", latent_space_tab), ("Autoencoder vs VAE", comparison_tab), ("Latent traversal", traversal_tab),
+            ("Reconstruction", reconstruction_tab),
+            ("Random sampling", sampling_tab),
+            ("Latent interpolation", interpolation_tab),
+            ("Latent space", latent_space_tab),
+            ("Autoencoder vs VAE", comparison_tab),
+            ("Latent traversal", traversal_tab),
         ]
         for title, build in tabs:
-            with gr.Tab(title):
-                build(page)
+            with gr.Tab(title) as tab:
+                build(page, tab)
         if echo:
             hidden = gr.Textbox(visible=False)
             hidden.submit(explorer.echo, hidden, hidden, api_name="echo", api_visibility="undocumented")
@@ -307,12 +444,32 @@ def build_app(explorer: Explorer, docs_url: str = DEFAULT_DOCS_URL, echo: bool =
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ
     p = argparse.ArgumentParser(description="The vae-explorer Gradio demo.")
-    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")), help="port (default $GRADIO_SERVER_PORT or 7860)")
-    p.add_argument("--docs-url", default=env.get("VAE_DEMO_DOCS_URL", DEFAULT_DOCS_URL), help="base URL of the documentation site for the tab links")
-    p.add_argument("--models-dir", type=Path, default=env.get("VAE_DEMO_MODELS_DIR") or None, help="folder of model folders that override shipped models by name")
+    p.add_argument(
+        "--host",
+        default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")), help="port (default $GRADIO_SERVER_PORT or 7860)"
+    )
+    p.add_argument(
+        "--docs-url",
+        default=env.get("VAE_DEMO_DOCS_URL", DEFAULT_DOCS_URL),
+        help="base URL of the documentation site for the tab links",
+    )
+    p.add_argument(
+        "--models-dir",
+        type=Path,
+        default=env.get("VAE_DEMO_MODELS_DIR") or None,
+        help="folder of model folders that override shipped models by name",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per request (default 1; requests run in parallel)")
-    p.add_argument("--echo", action="store_true", default=env.get("VAE_DEMO_ECHO") == "1", help="mount the hidden /echo endpoint (benchmarks)")
+    p.add_argument(
+        "--echo",
+        action="store_true",
+        default=env.get("VAE_DEMO_ECHO") == "1",
+        help="mount the hidden /echo endpoint (benchmarks)",
+    )
     return p.parse_args(argv)
 
 
@@ -326,8 +483,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warning: model {name!r} is not available; the tabs that use it will show an error", file=sys.stderr)
     demo = build_app(explorer, docs_url=args.docs_url, echo=args.echo)
     demo.launch(
-        server_name=args.host, server_port=args.port, theme=offline_theme(), css=CSS, footer_links=["api", "settings"],
-        allowed_paths=[str(explorer.examples_dir)], show_error=True, max_file_size="20mb", mcp_server=False,
+        server_name=args.host,
+        server_port=args.port,
+        theme=offline_theme(),
+        css=CSS,
+        footer_links=["api", "settings"],
+        allowed_paths=[str(explorer.examples_dir)],
+        show_error=True,
+        max_file_size="20mb",
+        mcp_server=False,
     )
 
 

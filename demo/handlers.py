@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file
+from widgets import check_choice, gif_bytes, tile, to_uint8
 
 import vae
 from vae.preprocess import MAX_IMAGE_SIDE
-from widgets import check_choice, gif_bytes, tile, to_uint8
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 SUBSET_FILE = "test_subset.safetensors"
@@ -37,6 +37,8 @@ NUM_STOCHASTIC = 8  # stochastic reconstructions shown per input
 SCORE_K = 16  # posterior samples per image for the negative-ELBO estimate (input and test digits alike)
 TYPICAL_DIGITS = 1000  # test digits behind the typical range of the score
 TOP_DIMENSIONS = 5  # dimensions shown in the traversal grid
+PLOT_DECIMALS = 4  # plotted values are sent as JSON: a few decimals are plenty
+KEEP_FILES = 64  # animated GIFs kept in the temporary folder (older ones were already copied by Gradio)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Explorer:
         self.examples_dir = examples_dir
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="vae-demo-"))
         self._lock = threading.Lock()
+        self._rng_lock = threading.Lock()
         self._models: dict[str, vae.VAE] = {}
         self._cache: dict[tuple[str, str], Any] = {}
 
@@ -146,11 +149,11 @@ class Explorer:
 
         return self._cached((name, "typical"), compute)
 
-    @staticmethod
-    def _score(model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
+    def _score(self, model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
         """Negative ELBO in nats per image (VAE) or reconstruction error -log p(x | z) (autoencoder): (B,)."""
         if model.config.is_variational:
-            _, elbo = vae.log_likelihood(model, x, k=SCORE_K, batch_size=100)  # (B,) fixed seed: repeatable
+            with self._rng_lock:  # log_likelihood seeds torch's global generator: one request at a time, so repeatable
+                _, elbo = vae.log_likelihood(model, x, k=SCORE_K, batch_size=100)  # (B,)
             return -elbo
         with torch.no_grad():
             return -vae.bernoulli_log_likelihood(x, model.decode(model.embed(x)))
@@ -166,6 +169,9 @@ class Explorer:
             raise gr.Error(f"{name}: {err}") from None
 
     def _file(self, data: bytes, suffix: str) -> str:
+        """`data` written to a new temporary file (Gradio copies it to its cache); only the newest files are kept."""
+        for old in sorted(self.tmp_dir.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_FILES]:
+            old.unlink(missing_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.tmp_dir, suffix=suffix, delete=False) as f:
             f.write(data)
         return f.name
@@ -202,7 +208,7 @@ class Explorer:
                 "value": np.concatenate([mu[0].numpy(), std.numpy()]),
                 "quantity": ["mean μ"] * len(dims) + ["std σ"] * len(dims),
             }
-        )
+        ).round(PLOT_DECIMALS)
         what = "negative ELBO" if model.config.is_variational else "reconstruction error −log p(x|z)"
         rank = typical.percentile(score)
         verdict = "typical of test digits" if score <= typical.high else "**unusual** for this model"
@@ -254,7 +260,9 @@ class Explorer:
         codes, labels = self.codes(name), self.subset()[1]
         return self._cached(
             (name, "map"),
-            lambda: pd.DataFrame({"z1": codes[:, 0].numpy(), "z2": codes[:, 1].numpy(), "digit": [str(d) for d in labels.tolist()]}),
+            lambda: pd.DataFrame(
+                {"z1": codes[:, 0].numpy(), "z2": codes[:, 1].numpy(), "digit": [str(d) for d in labels.tolist()]}
+            ).round(PLOT_DECIMALS),
         )
 
     def latent_map(self, model_name: str) -> pd.DataFrame:
@@ -294,19 +302,25 @@ class Explorer:
             codes = self.codes(name)
             low, high = codes.min(0).values, codes.max(0).values  # (2,) each: the box around the test codes
             z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
-            points = pd.DataFrame({"z1": z[:, 0].numpy(), "z2": z[:, 1].numpy(), "digit": ["random code"] * n})
+            points = pd.DataFrame({"z1": z[:, 0].numpy(), "z2": z[:, 1].numpy(), "digit": ["random code"] * n}).round(
+                PLOT_DECIMALS
+            )
             maps.append(pd.concat([self._map_frame(name), points], ignore_index=True))
             grids.append(tile(vae.decode_images(model, z), math.ceil(math.sqrt(n))))
         return maps[0], maps[1], grids[0], grids[1]
 
     # -- 6. traversal -----------------------------------------------------------------------
-    def traverse(self, image: str, model_name: str, dimension: int, span: float, steps: int) -> tuple[np.ndarray, np.ndarray, str]:
+    def traverse(
+        self, image: str, model_name: str, dimension: int, span: float, steps: int
+    ) -> tuple[np.ndarray, np.ndarray, str]:
         """Decodes of the digit's code with one dimension set to evenly spaced values in [-span, span]; the same for
         the dimensions the digit uses most (rows of a grid); a note naming them."""
         model = self.model(model_name, IMAGE_MODELS)
         d = model.config.latent_dim
         if not 0 <= dimension < d:
-            raise gr.Error(f"dimension must be a whole number from 0 to {d - 1} for model {model_name!r} ({d} latent dimensions), not {dimension}")
+            raise gr.Error(
+                f"dimension must be a whole number from 0 to {d - 1} for model {model_name!r} ({d} latent dimensions), not {dimension}"
+            )
         x = self._digit(image)[None]  # (1, 1, 28, 28)
         with torch.no_grad():
             mu, logvar = model.encode(x)  # (1, D) each
@@ -338,4 +352,4 @@ class Explorer:
         return text
 
 
-__all__ = ["Explorer", "MAX_IMAGE_SIDE", "MODEL_NAMES"]
+__all__ = ["MAX_IMAGE_SIDE", "MODEL_NAMES", "Explorer"]

@@ -35,8 +35,17 @@ CSS = """
 .legend-below { margin-bottom: 2.5em; }
 """
 DIGIT_COLORS = {  # Tableau 10, one colour per digit; random codes in black
-    "0": "#4e79a7", "1": "#f28e2b", "2": "#e15759", "3": "#76b7b2", "4": "#59a14f",
-    "5": "#edc948", "6": "#b07aa1", "7": "#ff9da7", "8": "#9c755f", "9": "#bab0ac", "random code": "#000000",
+    "0": "#4e79a7",
+    "1": "#f28e2b",
+    "2": "#e15759",
+    "3": "#76b7b2",
+    "4": "#59a14f",
+    "5": "#edc948",
+    "6": "#b07aa1",
+    "7": "#ff9da7",
+    "8": "#9c755f",
+    "9": "#bab0ac",
+    "random code": "#000000",
 }
 
 
@@ -182,8 +191,10 @@ class DigitUpload(gr.Image):
             path = super().preprocess(payload)
         except gr.Error:
             raise
-        except Exception as err:  # PIL cannot identify the file, a bad data URL, ...
-            raise gr.Error(f"{self.label}: not a readable image ({type(err).__name__}); upload a PNG or JPEG of a digit") from None
+        except Exception as err:  # noqa: BLE001 - PIL cannot identify the file, a bad data URL, ...
+            raise gr.Error(
+                f"{self.label}: not a readable image ({type(err).__name__}); upload a PNG or JPEG of a digit"
+            ) from None
         if not isinstance(path, str):
             raise gr.Error(f"{self.label}: not a readable image; upload a PNG or JPEG of a digit")
         return path
@@ -195,7 +206,9 @@ def digit_upload(**kwargs: Any) -> DigitUpload:
     return DigitUpload(type="filepath", image_mode=None, format="png", **kwargs)
 
 
-def checked_slider(minimum: float, maximum: float, value: float, limits: tuple[float, float] | None = None, **kwargs: Any) -> CheckedSlider:
+def checked_slider(
+    minimum: float, maximum: float, value: float, limits: tuple[float, float] | None = None, **kwargs: Any
+) -> CheckedSlider:
     """A `CheckedSlider`; `limits` (if given) is the range enforced instead of the visible one."""
     slider = CheckedSlider(minimum, maximum, value, **kwargs)
     slider.limits = limits
@@ -241,7 +254,7 @@ class DigitSketchpad(gr.Sketchpad):
             value = super().preprocess(payload)
         except gr.Error:
             raise
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - any decoding failure is reported to the client
             raise gr.Error(f"the drawing could not be read ({type(err).__name__})") from None
         return value  # type: ignore[return-value]
 

@@ -56,7 +56,11 @@ MNIST. Built from the [vae-explorer]({docs_url}) package; every action is also a
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="folder to write the Space into (replaced if it exists)")
-    p.add_argument("--sdk-version", default=gradio.__version__, help=f"Gradio version of the Space (default: installed, {gradio.__version__})")
+    p.add_argument(
+        "--sdk-version",
+        default=gradio.__version__,
+        help=f"Gradio version of the Space (default: installed, {gradio.__version__})",
+    )
     p.add_argument("--docs-url", default="https://example.org/vae-explorer/", help="documentation link in the Space card")
     args = p.parse_args(argv)
 

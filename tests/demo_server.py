@@ -65,7 +65,13 @@ def demo_url() -> str:
     LOG.parent.mkdir(exist_ok=True)
     log = open(LOG, "w")  # noqa: SIM115 - kept open for the server's lifetime
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
     _server["proc"] = proc
     atexit.register(_stop)
     url = f"http://127.0.0.1:{port}"

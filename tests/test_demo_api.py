@@ -18,8 +18,16 @@ from PIL import Image
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
 
 ENDPOINTS = {
-    "/drawing_to_image", "/reconstruct", "/sample", "/sample_digit", "/interpolate",
-    "/latent_map", "/manifold", "/decode_point", "/compare", "/traverse",
+    "/drawing_to_image",
+    "/reconstruct",
+    "/sample",
+    "/sample_digit",
+    "/interpolate",
+    "/latent_map",
+    "/manifold",
+    "/decode_point",
+    "/compare",
+    "/traverse",
 }
 NUM_SUBSET = 2000  # digits in demo/examples/test_subset.safetensors
 

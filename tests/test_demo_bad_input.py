@@ -48,7 +48,9 @@ FILES = {
     "text.png": lambda: b"this is not an image",
     "empty.png": lambda: b"",
     "truncated.png": lambda: _digit_png()[:60],
-    "drawing.svg": lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><circle cx="14" cy="14" r="8"/></svg>',
+    "drawing.svg": lambda: (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><circle cx="14" cy="14" r="8"/></svg>'
+    ),
     "transparent280.png": lambda: _png((280, 280), "RGBA", (0, 0, 0, 0)),
     "white280.png": lambda: _png((280, 280), "RGBA", (255, 255, 255, 255)),
 }
@@ -91,7 +93,7 @@ def resolve(value: Any, folder: Path) -> Any:
     if isinstance(value, File):
         return handle_file(folder / value.name if (folder / value.name).exists() else value.name)
     if isinstance(value, Drawing):
-        f = lambda n: None if n is None else handle_file(folder / n if (folder / n).exists() else n)  # noqa: E731
+        f = lambda n: None if n is None else handle_file(folder / n if (folder / n).exists() else n)
         return {"background": f(value.background), "layers": [f(str(example(1)))] * value.layers, "composite": f(value.composite)}
     return value
 
@@ -199,7 +201,9 @@ def still_serving(client: Client) -> None:
 
 
 @pytest.mark.parametrize(("endpoint", "args", "words"), CASES, ids=[f"{c[0][1:]}-{i}" for i, c in enumerate(CASES)])
-def test_bad_input_gets_a_clear_error(client: Client, files: Path, endpoint: str, args: tuple[Any, ...], words: list[str]) -> None:
+def test_bad_input_gets_a_clear_error(
+    client: Client, files: Path, endpoint: str, args: tuple[Any, ...], words: list[str]
+) -> None:
     start = time.perf_counter()
     with pytest.raises(AppError) as caught:
         client.predict(*(resolve(a, files) for a in args), api_name=endpoint)
@@ -243,7 +247,7 @@ def test_odd_but_valid_images_are_accepted(client: Client, tmp_path: Path, mode:
         image, suffix = Image.fromarray(digit).convert(mode), "png"
     path = tmp_path / f"digit.{suffix}"
     image.save(path)
-    seen, mean, *_ = client.predict(handle_file(path), "default", 0, api_name="/reconstruct")
+    seen, *_ = client.predict(handle_file(path), "default", 0, api_name="/reconstruct")
     reference, *_ = client.predict(handle_file(example(3)), "default", 0, api_name="/reconstruct")
     a, b = (np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255 for p in (seen, reference))
     assert a.shape == (28, 28)

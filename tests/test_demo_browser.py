@@ -18,7 +18,14 @@ from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_url
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 SCREENSHOTS = ROOT / "docs" / "assets" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_MS = 60_000  # the first request of a model loads it and computes its statistics
@@ -90,7 +97,7 @@ def test_reconstruction_tab_draw_and_pick(page) -> None:
     wait_for_plot(page, "recon-posterior")
     assert "nats" in page.locator("#recon-reading").inner_text()
     # one click on an example reconstructs it
-    page.locator(".gallery-item, button.gallery-item, [data-testid='examples'] button, .examples button").filter(has=page.locator("img")).nth(3).click()
+    page.locator("#recon-examples button.gallery-item").nth(3).click()
     wait_for_image(page, "recon-mean", previous=drawn)
     shoot(page, "reconstruction")
 
