@@ -11,6 +11,7 @@ print(model.reconstruct(x[None]).shape)     # torch.Size([1, 1, 28, 28])
 from .checkpoint import CheckpointError, available_models, load, load_metrics, save_model
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataError, MNIST, binarize, binarized_test_set, load_mnist, resolve_data_root
+from .estimators import GradientSamples, pathwise_gradient, score_function_gradient
 from .evaluate import evaluate, log_likelihood
 from .latent import decode_images, lerp, manifold_grid, sample_prior, slerp, traverse
 from .models import VAE, Autoencoder, ConditionalVAE, build_model, num_parameters
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ElboTerms",
+    "GradientSamples",
     "ImageError",
     "MNIST",
     "ModelConfig",
@@ -62,9 +64,11 @@ __all__ = [
     "log_likelihood",
     "manifold_grid",
     "num_parameters",
+    "pathwise_gradient",
     "resolve_data_root",
     "sample_prior",
     "save_model",
+    "score_function_gradient",
     "slerp",
     "to_mnist",
     "train",

@@ -1,7 +1,7 @@
 r"""Latent-space operations: interpolation, traversal, the manifold grid and prior sampling.
 
 All functions work on latent codes (B, D) and return codes; decode them with
-[`VAE.decode`][vae.VAE.decode] (or [`decode_images`][vae.latent.decode_images] for pixel
+[`VAE.decode`][vae.models.VAE.decode] (or [`decode_images`][vae.latent.decode_images] for pixel
 probabilities).
 """
 

@@ -1,0 +1,342 @@
+"""Make the figures and the small tables of numbers shown on the theory pages.
+
+Every figure and number is computed by the package from the shipped models and the MNIST test set;
+nothing is typed in by hand, and nothing is committed: the docs build (hooks/figures.py) calls
+`make()` and adds the results to the site as `assets/figures/<name>.png`, and replaces each
+`<!-- table: NAME -->` line of a page with the table NAME. So the pages always show the models
+that ship with the code that documents them.
+
+Run it by hand to look at the results:
+
+    python scripts/make_figures.py                      # all, into $TMPDIR/vae-explorer-figures
+    python scripts/make_figures.py iwae cvae --out figs # some of them, into figs/
+
+Names: ae_vs_vae (needs the shipped ae2d and latent2d models), binarization, estimators,
+iwae (latent2d), cvae (cvae). Data root: $VAE_DATA_ROOT, else ../shared/data beside the repository.
+Seeds are fixed, so a rerun on the same models reproduces the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+import vae  # noqa: E402
+from vae.evaluate import log_importance_weights  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DPI = 110
+
+
+@dataclass
+class Results:
+    """What the figure functions made: PNG files by name and Markdown tables by name."""
+
+    figures: dict[str, bytes] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)
+
+
+_results = Results()
+
+
+def _data_root() -> Path:
+    return Path(os.environ.get("VAE_DATA_ROOT") or ROOT.parent / "shared" / "data")
+
+
+def _test_set() -> vae.MNIST:
+    return vae.load_mnist(False, _data_root())
+
+
+def _save(fig: plt.Figure, name: str) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    _results.figures[name] = buffer.getvalue()
+
+
+def _write_table(name: str, lines: list[str]) -> None:
+    _results.tables[name] = "\n".join(lines) + "\n"
+
+
+def _g(x: float) -> str:
+    """Three significant digits, without scientific notation for ordinary magnitudes."""
+    x = x + 0.0  # no "-0"
+    if x == 0 or 1e-3 <= abs(x) < 1e5:
+        return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return f"{x:.2e}"
+
+
+# -- autoencoder vs VAE --------------------------------------------------------------------------
+def ae_vs_vae() -> None:
+    """Codes of test digits and decoded grids for the shipped ae2d and latent2d models."""
+    test = _test_set()
+    n = 5000
+    x, labels = test.images[:n], test.labels[:n]
+    bits = vae.binarized_test_set(test)[:n]
+    models = [("ae2d", "plain autoencoder (ae2d)"), ("latent2d", "VAE (latent2d)")]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 10.4), gridspec_kw={"height_ratios": [1, 1]})
+    rows = ["| model | mean of $z_1$, $z_2$ | standard deviation of $z_1$, $z_2$ | range of $z_1$ (min to max) | range of $z_2$ (min to max) |",
+            "| --- | --- | --- | --- | --- |"]
+    for col, (name, title) in enumerate(models):
+        model = vae.load(name)
+        with torch.no_grad():
+            z = model.embed(bits)  # (n, 2): the code, or the posterior mean
+        lo, hi = z.min(dim=0).values, z.max(dim=0).values
+        pad = 0.04 * (hi - lo)
+        lo, hi = (lo - pad).tolist(), (hi + pad).tolist()  # plain floats for matplotlib
+        ax = axes[0, col]
+        sc = ax.scatter(z[:, 0].numpy(), z[:, 1].numpy(), c=labels.numpy(), cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_title(f"{title}: codes of {n:,} test digits")
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        m = 15
+        g1 = torch.linspace(lo[0], hi[0], m)
+        g2 = torch.linspace(hi[1], lo[1], m)  # top row = high z2, as in the plot
+        zz1, zz2 = torch.meshgrid(g1, g2, indexing="xy")
+        grid = torch.stack([zz1.reshape(-1), zz2.reshape(-1)], dim=1)  # (m*m, 2), row-major
+        images = vae.decode_images(model, grid)[:, 0]  # (m*m, 28, 28)
+        canvas = images.reshape(m, m, 28, 28).permute(0, 2, 1, 3).reshape(m * 28, m * 28)
+        ax = axes[1, col]
+        ax.imshow(canvas.numpy(), cmap="gray", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto")
+        ax.set_title("decoded on a regular 15 x 15 grid of codes")
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        mean, std = z.mean(dim=0), z.std(dim=0)
+        rows.append(
+            f"| {title} | {mean[0]:.2f}, {mean[1]:.2f} | {std[0]:.2f}, {std[1]:.2f} | "
+            f"{z[:, 0].min():.1f} to {z[:, 0].max():.1f} | {z[:, 1].min():.1f} to {z[:, 1].max():.1f} |"
+        )
+    cbar = fig.colorbar(sc, ax=axes[0, :].tolist(), ticks=range(10), fraction=0.03, pad=0.02)
+    cbar.set_label("digit")
+    cbar.solids.set_alpha(1)
+    _save(fig, "ae_vs_vae.png")
+    rows.append("")
+    rows.append(f"Statistics of the codes of the first {n:,} test images (binarized with the fixed test seed); "
+                "the prior of the VAE has mean 0 and standard deviation 1.")
+    _write_table("ae_vs_vae", rows)
+
+
+# -- binarization ---------------------------------------------------------------------------------
+def binarization() -> None:
+    """Gray levels, fixed-seed stochastic binarization and thresholding of a few test digits."""
+    test = _test_set()
+    gray = test.images  # (10000, 1, 28, 28)
+    bits = vae.binarized_test_set(test)
+    thresholded = (gray > 0.5).float()
+    k = 10
+    fig, axes = plt.subplots(3, k, figsize=(k * 0.95, 3 * 1.05))
+    for row, (name, images) in enumerate([("gray levels", gray), ("binarized (seed 0)", bits), ("thresholded at 0.5", thresholded)]):
+        for col in range(k):
+            ax = axes[row, col]
+            ax.imshow(images[col, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    _save(fig, "binarization.png")
+
+    p = gray.flatten(1).double()
+    entropy = -(torch.xlogy(p, p) + torch.xlogy(1 - p, 1 - p))  # binary entropy per pixel, nats
+    per_image = entropy.sum(dim=1)  # (10000,)
+    strictly_gray = ((p > 0) & (p < 1)).sum(dim=1).double()
+    flips = (bits != thresholded).flatten(1).sum(dim=1).double()
+    rows = [
+        "| quantity, mean over the 10,000 test images | value |",
+        "| --- | --- |",
+        f"| pixels with a gray level strictly between 0 and 1 | {strictly_gray.mean():.1f} of 784 |",
+        f"| binary entropy of the gray levels, summed over the pixels | {per_image.mean():.1f} nats (standard deviation {per_image.std():.1f}) |",
+        f"| pixels where the stochastic binarization differs from thresholding at 0.5 | {flips.mean():.1f} |",
+        "",
+        "The second row is the smallest average binary cross-entropy that *any* decoder could reach on the gray-level "
+        "test images: a floor that is part of every gray-level \"reconstruction loss\" and of no binary NLL.",
+    ]
+    _write_table("binarization", rows)
+
+
+# -- gradient estimators --------------------------------------------------------------------------
+FUNCTIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[float, float], tuple[float, float]]]] = {
+    "z^2": (lambda z: z.pow(2), lambda m, s: (2 * m, 2 * s)),
+    "sin z": (torch.sin, lambda m, s: (math.cos(m) * math.exp(-s * s / 2), -s * math.sin(m) * math.exp(-s * s / 2))),
+    "exp z": (torch.exp, lambda m, s: (math.exp(m + s * s / 2), s * math.exp(m + s * s / 2))),
+}
+
+
+def estimators() -> None:
+    """Mean and variance of the pathwise and score-function estimators, computed by vae.estimators."""
+    samples = 100_000
+    cases = [("z^2", 1.0, 0.5), ("z^2", 1.0, 0.1), ("exp z", 0.0, 1.0), ("sin z", 1.0, 0.5), ("sin z", 0.0, 2.0)]
+    rows = [
+        "| $f(z)$ | $\\mu$ | $\\sigma$ | derivative | exact | pathwise: mean | pathwise: variance | score function: mean | score function: variance | variance ratio (score / pathwise) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, (name, mu, sigma) in enumerate(cases):
+        f, grad = FUNCTIONS[name]
+        path = vae.pathwise_gradient(f, mu, sigma, samples, torch.Generator().manual_seed(i))
+        score = vae.score_function_gradient(f, mu, sigma, samples, torch.Generator().manual_seed(i))
+        exact = grad(mu, sigma)
+        for j, wrt in enumerate(["$\\partial F/\\partial\\mu$", "$\\partial F/\\partial\\sigma$"]):
+            pm, pv = path.mean()[j], path.variance()[j]
+            sm, sv = score.mean()[j], score.variance()[j]
+            tex = name.replace("z^2", "z^2").replace("sin z", "\\sin z").replace("exp z", "e^z")
+            rows.append(
+                f"| ${tex}$ | {mu:g} | {sigma:g} | {wrt} | {_g(exact[j])} | {_g(pm)} | {_g(pv)} | {_g(sm)} | {_g(sv)} | {_g(sv / pv)} |"
+            )
+    rows += ["", f"Variances are those of a single-sample estimate; each mean averages {samples:,} of them "
+             "(its standard error is the square root of variance / 100,000)."]
+    _write_table("estimators", rows)
+
+    sigmas = torch.logspace(math.log10(0.05), math.log10(4.0), 17).tolist()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, name in zip(axes, ["z^2", "sin z"]):
+        f, _ = FUNCTIONS[name]
+        mu = 1.0
+        pv = [vae.pathwise_gradient(f, mu, s, 20_000, torch.Generator().manual_seed(10 + i)).variance()[0] for i, s in enumerate(sigmas)]
+        sv = [vae.score_function_gradient(f, mu, s, 20_000, torch.Generator().manual_seed(10 + i)).variance()[0] for i, s in enumerate(sigmas)]
+        ax.loglog(sigmas, pv, "o", color="C0", label="pathwise (measured)")
+        ax.loglog(sigmas, sv, "s", color="C3", label="score function (measured)")
+        if name == "z^2":
+            s = torch.tensor(sigmas, dtype=torch.float64)
+            ax.loglog(sigmas, (4 * s**2).tolist(), "-", color="C0", lw=1, label="pathwise, closed form")
+            closed = (mu**4 + 18 * mu**2 * s**2 + 15 * s**4) / s**2 - 4 * mu**2
+            ax.loglog(sigmas, closed.tolist(), "-", color="C3", lw=1, label="score function, closed form")
+        pretty = "z^2" if name == "z^2" else "\\sin z"
+        ax.set_title(f"$f(z) = {pretty}$, $\\mu = 1$")
+        ax.set_xlabel("$\\sigma$")
+        ax.set_ylabel("variance of one estimate of $\\partial F / \\partial \\mu$")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, "estimator_variance.png")
+
+
+# -- IWAE bound vs k --------------------------------------------------------------------------------
+def iwae() -> None:
+    """The importance-weighted bound of the shipped latent2d model as k grows."""
+    test = _test_set()
+    n, k_max = 100, 2000
+    bits = vae.binarized_test_set(test)[:n]
+    model = vae.load("latent2d")
+    torch.manual_seed(0)
+    log_w = torch.cat([log_importance_weights(model, bits[i : i + 20], k_max) for i in range(0, n, 20)]).double()  # (n, k_max)
+    ks = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
+    bounds = []
+    for k in ks:
+        groups = log_w[:, : (k_max // k) * k].reshape(n, k_max // k, k)  # disjoint groups of k weights
+        bounds.append(vae.iwae_bound(groups).mean().item())  # mean over groups and images
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.semilogx(ks, bounds, "o-", color="C0")
+    ax.axhline(bounds[0], color="C3", ls="--", lw=1, label="ELBO ($k = 1$)")
+    ax.set_xlabel("number of importance samples $k$")
+    ax.set_ylabel("$\\mathcal{L}_k$ (nats, mean over images)")
+    ax.set_title(f"latent2d: the IWAE bound on {n} test images")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, "iwae_vs_k.png")
+    rows = ["| $k$ | " + " | ".join(str(k) for k in ks) + " |", "| --- |" + " --- |" * len(ks),
+            "| $\\mathcal L_k$ (nats) | " + " | ".join(f"{b:.2f}" for b in bounds) + " |", "",
+            f"Mean over the first {n} test images (binarized with the fixed test seed) of the bound computed from "
+            f"{k_max:,} log weights per image. Gap between $k = 1$ and $k = {k_max}$: "
+            f"**{bounds[-1] - bounds[0]:.2f} nats**."]
+    _write_table("iwae", rows)
+
+
+# -- conditional VAE ----------------------------------------------------------------------------------
+def cvae() -> None:
+    """Rows of one code decoded with every label, from the prior and from a test digit."""
+    test = _test_set()
+    model = vae.load("cvae")
+    rows_from_prior = 6
+    z = vae.sample_prior(rows_from_prior, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    source = vae.binarized_test_set(test)[:1]  # the first test digit
+    with torch.no_grad():
+        z_style = model.embed(source, test.labels[:1])  # (1, D): its posterior mean given its true label
+    codes = torch.cat([z, z_style])  # (rows, D)
+    rows = codes.shape[0]
+    labels = torch.arange(10).repeat(rows)  # (rows * 10,)
+    images = vae.decode_images(model, codes.repeat_interleave(10, dim=0), labels)[:, 0]  # (rows*10, 28, 28)
+    fig, axes = plt.subplots(rows, 11, figsize=(11 * 0.9, rows * 0.95))
+    for r in range(rows):
+        for c in range(11):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                for side in ax.spines.values():
+                    side.set_visible(False)
+                if r == rows - 1:
+                    ax.imshow(source[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+                    ax.set_title("input", fontsize=8)
+                else:
+                    ax.text(0.5, 0.5, "prior", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+                continue
+            ax.imshow(images[r * 10 + c - 1].numpy(), cmap="gray", vmin=0, vmax=1)
+            if r == 0:
+                ax.set_title(str(c - 1), fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.1)
+    _save(fig, "cvae_styles.png")
+
+
+FIGURES_BY_NAME: dict[str, Callable[[], None]] = {
+    "ae_vs_vae": ae_vs_vae,
+    "binarization": binarization,
+    "estimators": estimators,
+    "iwae": iwae,
+    "cvae": cvae,
+}
+
+
+def make(names: list[str] | None = None, log: Callable[[str], None] = print) -> Results:
+    """Run the named figure functions (all by default) on one torch thread; their figures and tables."""
+    global _results
+    _results = Results()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small computations; several threads only fight over a busy machine
+    try:
+        for name in names or list(FIGURES_BY_NAME):
+            start = time.perf_counter()
+            FIGURES_BY_NAME[name]()
+            log(f"figures: {name} in {time.perf_counter() - start:.1f} s")
+    finally:
+        torch.set_num_threads(threads)
+    return _results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"figures to make, from {', '.join(FIGURES_BY_NAME)} (default: all)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vae-explorer-figures", help="output folder")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in FIGURES_BY_NAME]
+    if unknown:
+        parser.error(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES_BY_NAME)}")
+    results = make(args.names)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, data in results.figures.items():
+        (args.out / name).write_bytes(data)
+        print(f"wrote {args.out / name}")
+    for name, text in results.tables.items():
+        (args.out / f"{name}.md").write_text(text)
+        print(f"wrote {args.out / name}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
