@@ -24,7 +24,7 @@ if str(HERE) not in sys.path:  # `import handlers` also when this file is import
 if importlib.util.find_spec("vae") is None and (HERE.parent / "vae").is_dir():  # a Space: the package is not installed
     sys.path.insert(0, str(HERE.parent))
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry, no version check
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 
 import gradio as gr
 from handlers import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, MAX_IMAGE_SIDE, SAMPLING_MODELS, Explorer

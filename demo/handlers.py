@@ -205,7 +205,7 @@ class Explorer:
         posterior = pd.DataFrame(
             {
                 "dimension": np.concatenate([dims, dims]),
-                "value": np.concatenate([mu[0].numpy(), std.numpy()]),
+                "value": np.concatenate([mu[0].numpy(), std.numpy()]).astype(np.float64),  # float64: rounds to short JSON
                 "quantity": ["mean μ"] * len(dims) + ["std σ"] * len(dims),
             }
         ).round(PLOT_DECIMALS)
@@ -260,9 +260,17 @@ class Explorer:
         codes, labels = self.codes(name), self.subset()[1]
         return self._cached(
             (name, "map"),
-            lambda: pd.DataFrame(
-                {"z1": codes[:, 0].numpy(), "z2": codes[:, 1].numpy(), "digit": [str(d) for d in labels.tolist()]}
-            ).round(PLOT_DECIMALS),
+            lambda: (
+                pd.DataFrame(
+                    {
+                        "z1": codes[:, 0].double().numpy(),
+                        "z2": codes[:, 1].double().numpy(),
+                        "digit": [str(d) for d in labels.tolist()],
+                    }
+                )
+                .round(PLOT_DECIMALS)
+                .sort_values("digit", kind="stable", ignore_index=True)
+            ),  # legend in digit order
         )
 
     def latent_map(self, model_name: str) -> pd.DataFrame:
@@ -302,9 +310,9 @@ class Explorer:
             codes = self.codes(name)
             low, high = codes.min(0).values, codes.max(0).values  # (2,) each: the box around the test codes
             z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
-            points = pd.DataFrame({"z1": z[:, 0].numpy(), "z2": z[:, 1].numpy(), "digit": ["random code"] * n}).round(
-                PLOT_DECIMALS
-            )
+            points = pd.DataFrame(
+                {"z1": z[:, 0].double().numpy(), "z2": z[:, 1].double().numpy(), "digit": ["random code"] * n}
+            ).round(PLOT_DECIMALS)
             maps.append(pd.concat([self._map_frame(name), points], ignore_index=True))
             grids.append(tile(vae.decode_images(model, z), math.ceil(math.sqrt(n))))
         return maps[0], maps[1], grids[0], grids[1]
