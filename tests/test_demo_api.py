@@ -8,10 +8,12 @@ seeds make results repeatable.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from demo_server import EXAMPLES, THIRD_PARTY_WARNINGS, demo_url, example, pixels
+from demo_server import EXAMPLES, ROOT, THIRD_PARTY_WARNINGS, demo_url, example, pixels
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -193,3 +195,38 @@ def test_drawing_to_image_then_reconstruct(client: Client, tmp_path) -> None:
     seen, *_ = client.predict(handle_file(image), "default", 0, api_name="/reconstruct")
     seen = pixels(seen)
     assert seen.shape == (28, 28) and seen[:, 12:16].sum() > 0.8 * seen.sum()  # a vertical bar in the middle
+
+
+# -- the files the demo ships --------------------------------------------------------------------
+def test_example_subset_is_reproducible(mnist_root, tmp_path) -> None:
+    """scripts/make_demo_examples.py re-creates the committed test subset and PNGs exactly."""
+    import importlib.util
+
+    from safetensors.torch import load_file
+
+    spec = importlib.util.spec_from_file_location("make_demo_examples", ROOT / "scripts" / "make_demo_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--data-root", str(mnist_root), "--out", str(tmp_path)])
+    shipped, fresh = (load_file(str(d / "test_subset.safetensors")) for d in (ROOT / "demo" / "examples", tmp_path))
+    assert shipped.keys() == fresh.keys() and all((shipped[k] == fresh[k]).all() for k in shipped)
+    assert shipped["images"].shape == (NUM_SUBSET, 28, 28) and shipped["labels"].bincount().tolist() == [200] * 10
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(p.name for p in EXAMPLES)
+    assert all(np.array_equal(pixels(p), pixels(tmp_path / p.name)) for p in EXAMPLES)
+
+
+def test_space_bundle(tmp_path) -> None:
+    """scripts/build_space.py writes a Space whose card points at demo/app.py and which carries the package."""
+    out = tmp_path / "space"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_space.py"), "--out", str(out)], check=True, capture_output=True)
+    card = (out / "README.md").read_text()
+    assert "sdk: gradio" in card and "app_file: demo/app.py" in card and "sdk_version:" in card
+    assert "torch" in (out / "requirements.txt").read_text()
+    for path in (
+        "demo/app.py",
+        "demo/handlers.py",
+        "demo/widgets.py",
+        "demo/examples/test_subset.safetensors",
+        "vae/__init__.py",
+    ):
+        assert (out / path).is_file(), path
