@@ -9,7 +9,9 @@ first use and cached, so the app starts in a few seconds.
 
 from __future__ import annotations
 
+import atexit
 import math
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -68,7 +70,8 @@ class Explorer:
     def __init__(self, models_dir: Path | None = None, examples_dir: Path = EXAMPLES_DIR) -> None:
         self.models_dir = models_dir
         self.examples_dir = examples_dir
-        self.tmp_dir = Path(tempfile.mkdtemp(prefix="vae-demo-"))
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix="vae-demo-"))  # animated GIFs, removed at exit
+        atexit.register(shutil.rmtree, self.tmp_dir, ignore_errors=True)
         self._lock = threading.Lock()
         self._rng_lock = threading.Lock()
         self._models: dict[str, vae.VAE] = {}
