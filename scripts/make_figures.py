@@ -183,23 +183,21 @@ def estimators() -> None:
     samples = 100_000
     cases = [("z^2", 1.0, 0.5), ("z^2", 1.0, 0.1), ("exp z", 0.0, 1.0), ("sin z", 1.0, 0.5), ("sin z", 0.0, 2.0)]
     rows = [
-        "| $f(z)$ | $\\mu$ | $\\sigma$ | derivative | exact | pathwise: mean | pathwise: variance | score function: mean | score function: variance | variance ratio (score / pathwise) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| $f(z)$ | $\\mu,\\ \\sigma$ | derivative | exact | mean: pathwise / score function | variance: pathwise / score function | variance ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for i, (name, mu, sigma) in enumerate(cases):
         f, grad = FUNCTIONS[name]
         path = vae.pathwise_gradient(f, mu, sigma, samples, torch.Generator().manual_seed(i))
         score = vae.score_function_gradient(f, mu, sigma, samples, torch.Generator().manual_seed(i))
         exact = grad(mu, sigma)
+        tex = {"z^2": "z^2", "sin z": "\\sin z", "exp z": "e^z"}[name]
         for j, wrt in enumerate(["$\\partial F/\\partial\\mu$", "$\\partial F/\\partial\\sigma$"]):
             pm, pv = path.mean()[j], path.variance()[j]
             sm, sv = score.mean()[j], score.variance()[j]
-            tex = name.replace("z^2", "z^2").replace("sin z", "\\sin z").replace("exp z", "e^z")
-            rows.append(
-                f"| ${tex}$ | {mu:g} | {sigma:g} | {wrt} | {_g(exact[j])} | {_g(pm)} | {_g(pv)} | {_g(sm)} | {_g(sv)} | {_g(sv / pv)} |"
-            )
+            rows.append(f"| ${tex}$ | {mu:g}, {sigma:g} | {wrt} | {_g(exact[j])} | {_g(pm)} / {_g(sm)} | {_g(pv)} / {_g(sv)} | {_g(sv / pv)} |")
     rows += ["", f"Variances are those of a single-sample estimate; each mean averages {samples:,} of them "
-             "(its standard error is the square root of variance / 100,000)."]
+             f"(its standard error is the square root of variance / {samples:,}). The ratio is score function / pathwise."]
     _write_table("estimators", rows)
 
     sigmas = torch.logspace(math.log10(0.05), math.log10(4.0), 17).tolist()

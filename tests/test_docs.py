@@ -375,3 +375,16 @@ def test_no_build_leftovers_in_the_repository() -> None:
     for name in NOTEBOOKS:
         assert not (ROOT / "docs" / "tutorials" / f"{name}.md").exists()
         assert not (ROOT / "docs" / "tutorials" / f"{name}_files").exists()
+
+
+def test_notebooks_are_stored_without_outputs() -> None:
+    """The repository keeps the notebooks' source only; the build executes them."""
+    import nbformat
+
+    for name in NOTEBOOKS:
+        nb = nbformat.read(ROOT / "docs" / "tutorials" / f"{name}.ipynb", as_version=4)
+        nbformat.validate(nb)
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{name}: stored with outputs"
