@@ -95,7 +95,7 @@ def ae_vs_vae() -> None:
         model = vae.load(name)
         with torch.no_grad():
             z = model.embed(bits)  # (n, 2): the code, or the posterior mean
-        lo, hi = z.min(dim=0).values, z.max(dim=0).values
+        lo, hi = z.quantile(0.005, dim=0), z.quantile(0.995, dim=0)  # the region of 99% of the codes per axis
         pad = 0.04 * (hi - lo)
         lo, hi = (lo - pad).tolist(), (hi + pad).tolist()  # plain floats for matplotlib
         ax = axes[0, col]
