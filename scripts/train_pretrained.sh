@@ -29,11 +29,11 @@ ship() {  # ship NAME [EVAL ARGS...]: evaluate runs/NAME and export it to vae/pr
 for name in "${@:-latent2d ae2d cvae default}"; do
   for n in $name; do
     case $n in
-      latent2d) train latent2d --kind vae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 50 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
+      latent2d) train latent2d --kind vae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
                 ship latent2d -k 5000 ;;
-      ae2d)     train ae2d --kind ae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 50 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
+      ae2d)     train ae2d --kind ae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
                 ship ae2d ;;
-      cvae)     train cvae --kind cvae --arch mlp --hidden 512 512 --latent-dim 16 --epochs 50 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --warmup 5 --seed 0
+      cvae)     train cvae --kind cvae --arch mlp --hidden 512 512 --latent-dim 16 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --warmup 5 --seed 0
                 ship cvae -k 5000 ;;
       default)  train default --kind vae --arch mlp --hidden 512 512 --latent-dim 32 --objective iwae --iwae-k 8 --epochs 100 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
                 ship default -k 5000 ;;
