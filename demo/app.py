@@ -314,9 +314,9 @@ def latent_space_tab(page: Page, tab: gr.Tab) -> None:
 
 def comparison_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
-        "The same networks trained as a plain autoencoder (ae2d) and as a VAE (latent2d). Random codes drawn uniformly over "
-        "the region the test codes occupy decode to digits for the VAE, whose KL term packs the codes around the prior; "
-        "in the autoencoder's gaps between clusters they decode to blurs and non-digits.",
+        "The same networks trained as a plain autoencoder (ae2d) and as a VAE (latent2d). The VAE's random codes come from "
+        "its prior; the autoencoder has none, so its codes are drawn uniformly over the region its test codes occupy: "
+        "most land on the few digits its space stretches out, and its gaps decode to whatever lies nearest.",
         ("theory/autoencoders.md", "autoencoders"),
         ("theory/kl.md", "the KL term"),
         ("demo.md#autoencoder-vs-vae", "this tab"),
@@ -338,7 +338,7 @@ def comparison_tab(page: Page, tab: gr.Tab) -> None:
                 elem_classes="legend-below",
             )
             ae_grid = gr.Image(
-                label="Autoencoder: decodes of the random codes",
+                label="Autoencoder: decodes of codes drawn uniformly over its region",
                 format="png",
                 elem_classes="pixelated",
                 height=300,
@@ -356,13 +356,14 @@ def comparison_tab(page: Page, tab: gr.Tab) -> None:
                 elem_classes="legend-below",
             )
             vae_grid = gr.Image(
-                label="VAE: decodes of the random codes",
+                label="VAE: decodes of codes drawn from the prior N(0, I)",
                 format="png",
                 elem_classes="pixelated",
                 height=300,
                 elem_id="compare-vae-grid",
             )
-    outputs = [ae_map, vae_map, ae_grid, vae_grid]
+    note = gr.Markdown(elem_id="compare-note")
+    outputs = [ae_map, vae_map, ae_grid, vae_grid, note]
     button.click(page.explorer.compare, [n, seed], outputs, api_name="compare")
     tab.select(page.explorer.compare, [n, seed], outputs, api_name="compare_on_tab", api_visibility="private")
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file
-from widgets import check_choice, gif_bytes, tile, to_uint8
+from widgets import RANDOM_CODE, check_choice, gif_bytes, tile, to_uint8
 
 import vae
 from vae.preprocess import MAX_IMAGE_SIDE
@@ -40,6 +40,7 @@ SCORE_K = 16  # posterior samples per image for the negative-ELBO estimate (inpu
 TYPICAL_DIGITS = 1000  # test digits behind the typical range of the score
 TOP_DIMENSIONS = 5  # dimensions shown in the traversal grid
 PLOT_DECIMALS = 4  # plotted values are sent as JSON: a few decimals are plenty
+COMPARE_BOX = (0.005, 0.995)  # quantiles of the autoencoder codes bounding its random codes
 KEEP_FILES = 64  # animated GIFs kept in the temporary folder (older ones were already copied by Gradio)
 
 
@@ -304,21 +305,45 @@ class Explorer:
         return to_uint8(vae.decode_images(model, torch.tensor([[z1, z2]], dtype=torch.float32)))[0]
 
     # -- 5. autoencoder vs VAE --------------------------------------------------------------
-    def compare(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
-        """For ae2d and latent2d: the map with n random codes drawn uniformly over the box of the test codes, and their decodes."""
+    def classifier(self) -> Any:
+        """The package's shipped MNIST classifier (loaded once), which names the digits in random decodes."""
+        from vae.classifier import load_classifier
+
+        return self._cached(("data", "classifier"), load_classifier)
+
+    def compare(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, str]:
+        """n random codes for ae2d and latent2d, on each model's map and decoded, and the digits a classifier sees in them.
+
+        The VAE's random codes come from its prior N(0, I). The autoencoder has no prior: its codes are
+        drawn uniformly over the region its test codes occupy (the middle 99% of each axis).
+        """
         generator = torch.Generator().manual_seed(seed)
-        maps, grids = [], []
+        maps, grids, counts = [], [], []
         for name in ("ae2d", "latent2d"):
             model = self._map_model(name)
-            codes = self.codes(name)
-            low, high = codes.min(0).values, codes.max(0).values  # (2,) each: the box around the test codes
-            z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
-            points = pd.DataFrame(
-                {"z1": z[:, 0].double().numpy(), "z2": z[:, 1].double().numpy(), "digit": ["random code"] * n}
-            ).round(PLOT_DECIMALS)
-            maps.append(pd.concat([self._map_frame(name), points], ignore_index=True))
-            grids.append(tile(vae.decode_images(model, z), math.ceil(math.sqrt(n))))
-        return maps[0], maps[1], grids[0], grids[1]
+            if model.config.is_variational:
+                z = vae.sample_prior(n, 2, 1.0, generator)  # (n, 2) from the prior
+            else:
+                codes = self.codes(name)  # (N, 2)
+                low, high = (torch.quantile(codes, q, dim=0) for q in COMPARE_BOX)  # (2,) each
+                z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
+            points = pd.DataFrame({"z1": z[:, 0].double().numpy(), "z2": z[:, 1].double().numpy(), "digit": RANDOM_CODE})
+            maps.append(pd.concat([self._map_frame(name), points.round(PLOT_DECIMALS)], ignore_index=True))
+            images = vae.decode_images(model, z)  # (n, 1, 28, 28)
+            grids.append(tile(images, math.ceil(math.sqrt(n))))
+            counts.append(torch.bincount(self.classifier().predict(images)[0], minlength=10))  # (10,)
+
+        def summary(c: torch.Tensor) -> str:
+            return ", ".join(f"{d}×{int(c[d])}" for d in range(10) if c[d] > 0)
+
+        top3 = [100.0 * float(c.sort(descending=True).values[:3].sum()) / n for c in counts]
+        note = (
+            f"Digits the package's classifier sees in the decodes: autoencoder {summary(counts[0])}; VAE {summary(counts[1])}. "
+            f"The three most frequent digits make up **{top3[0]:.0f}%** of the autoencoder's decodes and **{top3[1]:.0f}%** "
+            "of the VAE's (10 digits in equal shares would give 30%): most of the autoencoder's space belongs to the few "
+            "digits stretched along its arms, while the VAE's prior gives every digit a share."
+        )
+        return maps[0], maps[1], grids[0], grids[1], note
 
     # -- 6. traversal -----------------------------------------------------------------------
     def traverse(

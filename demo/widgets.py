@@ -34,6 +34,7 @@ CSS = """
 .legend-below, .legend-below svg { overflow: visible !important; }
 .legend-below { margin-bottom: 2.5em; }
 """
+RANDOM_CODE = "random code"  # the series of the comparison maps that shows the random codes
 DIGIT_COLORS = {  # Tableau 10, one colour per digit; random codes in black
     "0": "#4e79a7",
     "1": "#f28e2b",
@@ -45,7 +46,7 @@ DIGIT_COLORS = {  # Tableau 10, one colour per digit; random codes in black
     "7": "#ff9da7",
     "8": "#9c755f",
     "9": "#bab0ac",
-    "random code": "#000000",
+    RANDOM_CODE: "#000000",
 }
 
 

@@ -165,11 +165,20 @@ def test_decode_point(client: Client) -> None:
 
 
 def test_compare(client: Client) -> None:
-    ae_map, vae_map, ae_grid, vae_grid = client.predict(16, 3, api_name="/compare")
+    ae_map, vae_map, ae_grid, vae_grid, note = client.predict(16, 3, api_name="/compare")
     for plot in (ae_map, vae_map):
         assert len(plot["data"]) == NUM_SUBSET + 16
-        assert sum(row[2] == "random code" for row in plot["data"]) == 16
+        assert [row[2] for row in plot["data"][NUM_SUBSET:]] == ["random code"] * 16
     assert pixels(ae_grid).shape == pixels(vae_grid).shape == (112, 112)
+    assert "autoencoder" in note and "VAE" in note
+
+
+def test_the_autoencoder_space_favours_few_digits(client: Client) -> None:
+    """The point of the comparison tab: random codes of the autoencoder decode mostly to a few digits, the VAE's
+    prior samples to all of them."""
+    *_, note = client.predict(64, 0, api_name="/compare")
+    ae, vae = (float(part.split("%")[0]) for part in note.split("**")[1::2][:2])
+    assert ae > 60 and vae < 45 and ae > vae + 20, note
 
 
 @pytest.mark.parametrize("model", ["default", "latent2d"])

@@ -136,6 +136,7 @@ def test_comparison_tab(page) -> None:
     wait_for_plot(page, "compare-vae-map")
     wait_for_image(page, "compare-ae-grid")
     wait_for_image(page, "compare-vae-grid")
+    assert "classifier" in page.locator("#compare-note").inner_text()
     shoot(page, "autoencoder-vs-vae")
 
 
