@@ -281,7 +281,7 @@ def cvae() -> None:
                     side.set_visible(False)
                 if r == rows - 1:
                     ax.imshow(source[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-                    ax.set_title("input", fontsize=8)
+                    ax.set_xlabel("input", fontsize=8)
                 else:
                     ax.text(0.5, 0.5, "prior", ha="center", va="center", fontsize=8, transform=ax.transAxes)
                 continue
