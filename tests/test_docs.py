@@ -269,7 +269,7 @@ RENDER_CHECK = """() => {
     errors: [...document.querySelectorAll('.katex-error')].map(el => el.textContent.slice(0, 80)),
     text: document.querySelector('article').innerText,
     fontsLoaded: [...document.fonts].filter(f => f.family.includes('KaTeX') && f.status === 'loaded').length,
-    overflowing: [...document.querySelectorAll('article div.arithmatex')]
+    overflowing: [...document.querySelectorAll('article div.arithmatex, article .md-typeset__scrollwrap')]
       .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.textContent.slice(0, 80)),
   };
 }"""
@@ -286,7 +286,7 @@ def test_math_is_rendered_offline(visit, path: str) -> None:
         assert raw not in result["text"], f"raw {raw!r} in the visible text"
     assert result["fontsLoaded"] > 0, "the KaTeX fonts did not load"
     if path.startswith("theory/") or path == "":
-        assert not result["overflowing"], f"display math wider than the text column: {result['overflowing']}"
+        assert not result["overflowing"], f"display math or a table wider than the text column: {result['overflowing']}"
     page.assert_clean()
 
 
