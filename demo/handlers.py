@@ -215,11 +215,16 @@ class Explorer:
         ).round(PLOT_DECIMALS)
         what = "negative ELBO" if model.config.is_variational else "reconstruction error −log p(x|z)"
         rank = typical.percentile(score)
-        verdict = "typical of test digits" if score <= typical.high else "**unusual** for this model"
+        if score > typical.high:
+            verdict = "**unusual** for this model"
+        elif score < typical.low:
+            verdict = "easier than most test digits for this model (simple shapes such as 1s score lowest)"
+        else:
+            verdict = "typical of test digits"
         reading = (
             f"**{what}: {score:.1f} nats** — {verdict}: {rank:.0f}% of {len(typical.scores)} shipped test digits score lower "
             f"(their middle 90% lies between {typical.low:.1f} and {typical.high:.1f} nats, median {typical.median:.1f}). "
-            "Higher means the model finds the input harder to explain: scribbles, letters or badly centred digits score high."
+            "Higher means the model finds the input harder to explain: scribbles, letters or several digits in one picture score high."
         )
         return to_uint8(x)[0], to_uint8(mean)[0], tile(samples, NUM_STOCHASTIC), posterior, round(score, 3), reading
 
