@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = ROOT / "docs" / "assets" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-TIMEOUT_MS = 60_000  # the first request of a model loads it and computes its statistics
+TIMEOUT_MS = 120_000  # generous: the first request of a model loads it, and CI machines may be busy
 
 
 @pytest.fixture(scope="module")
