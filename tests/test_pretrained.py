@@ -18,7 +18,7 @@ import torch
 
 import vae
 from vae.classifier import conditional_accuracy, confident_fraction, load_classifier
-from vae.train import test_loss
+from vae.train import test_loss as recompute_test_loss
 
 SHIPPED = ["default", "latent2d", "ae2d", "cvae"]
 QUALITY = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "sample_quality.json").read_text())
@@ -51,7 +51,7 @@ def test_test_loss_matches_recorded_value(name: str, mnist_test: vae.MNIST) -> N
     model = vae.load(name)
     metrics = vae.load_metrics(name)
     bits = vae.binarized_test_set(mnist_test)
-    measured = test_loss(model, bits, mnist_test.labels, batch_size=1000, device=torch.device("cpu"))
+    measured = recompute_test_loss(model, bits, mnist_test.labels, batch_size=1000, device=torch.device("cpu"))
     assert measured["loss"] == pytest.approx(metrics["last_epoch"]["test_loss"], abs=TOLERANCE_NATS)
 
 
