@@ -52,7 +52,7 @@ def log_likelihood(
         seed: seeds the posterior samples, so repeated evaluations agree exactly.
         progress: show a tqdm progress bar.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the plain bar: tqdm.auto needs ipywidgets inside notebooks
 
     if k < 1:
         raise ValueError(f"k must be >= 1, not {k}")

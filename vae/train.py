@@ -153,7 +153,7 @@ def train(
     Raises:
         TrainingDiverged: on a NaN or infinite loss; the previous epoch's checkpoint stays in place.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the plain bar: tqdm.auto needs ipywidgets inside notebooks
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
