@@ -20,10 +20,9 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-import pandas as pd
 import torch
 from safetensors.torch import load_file
-from widgets import RANDOM_CODE, check_choice, gif_bytes, tile, to_uint8
+from widgets import RANDOM_CODE, PlotValue, check_choice, gif_bytes, plot_value, tile, to_uint8, with_rows
 
 import vae
 from vae.preprocess import MAX_IMAGE_SIDE
@@ -205,14 +204,16 @@ class Explorer:
         score = float(self._score(model, x)[0])
         typical = self.typical(model_name)
         std = (0.5 * logvar[0]).exp()  # (D,)
-        dims = np.arange(mu.shape[1])
-        posterior = pd.DataFrame(
+        d = mu.shape[1]
+        posterior = plot_value(
             {
-                "dimension": np.concatenate([dims, dims]),
-                "value": np.concatenate([mu[0].numpy(), std.numpy()]).astype(np.float64),  # float64: rounds to short JSON
-                "quantity": ["mean μ"] * len(dims) + ["std σ"] * len(dims),
-            }
-        ).round(PLOT_DECIMALS)
+                "dimension": list(range(d)) * 2,
+                "value": mu[0].tolist() + std.tolist(),
+                "quantity": ["mean μ"] * d + ["std σ"] * d,
+            },
+            mark="line",
+            decimals=PLOT_DECIMALS,
+        )
         what = "negative ELBO" if model.config.is_variational else "reconstruction error −log p(x|z)"
         rank = typical.percentile(score)
         if score > typical.high:
@@ -265,27 +266,25 @@ class Explorer:
         self._map_model(name)
         return max(4.0, math.ceil(float(self.codes(name).abs().max()) * 1.1))
 
-    def _map_frame(self, name: str) -> pd.DataFrame:
-        codes, labels = self.codes(name), self.subset()[1]
-        return self._cached(
-            (name, "map"),
-            lambda: (
-                pd.DataFrame(
-                    {
-                        "z1": codes[:, 0].double().numpy(),
-                        "z2": codes[:, 1].double().numpy(),
-                        "digit": [str(d) for d in labels.tolist()],
-                    }
-                )
-                .round(PLOT_DECIMALS)
-                .sort_values("digit", kind="stable", ignore_index=True)
-            ),  # legend in digit order
-        )
+    def _map_plot(self, name: str) -> PlotValue:
+        """The shipped test digits at their codes, in digit order (so the legend is too); cached per model."""
 
-    def latent_map(self, model_name: str) -> pd.DataFrame:
+        def compute() -> PlotValue:
+            codes, labels = self.codes(name), self.subset()[1]
+            order = torch.argsort(labels, stable=True)
+            columns = {
+                "z1": codes[order, 0].tolist(),
+                "z2": codes[order, 1].tolist(),
+                "digit": [str(d) for d in labels[order].tolist()],
+            }
+            return plot_value(columns, mark="point", decimals=PLOT_DECIMALS)
+
+        return self._cached((name, "map"), compute)
+
+    def latent_map(self, model_name: str) -> PlotValue:
         """The shipped test digits at their codes (posterior means), coloured by digit."""
         self._map_model(model_name)
-        return self._map_frame(model_name)
+        return self._map_plot(model_name)
 
     def manifold(self, model_name: str, n: int) -> np.ndarray:
         """Decodes of an n x n grid of codes of equal prior mass (inverse normal CDF).
@@ -316,14 +315,14 @@ class Explorer:
 
         return self._cached(("data", "classifier"), load_classifier)
 
-    def compare(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, str]:
+    def compare(self, n: int, seed: int) -> tuple[PlotValue, PlotValue, np.ndarray, np.ndarray, str]:
         """n random codes for ae2d and latent2d, on each model's map and decoded, and the digits a classifier sees in them.
 
         The VAE's random codes come from its prior N(0, I). The autoencoder has no prior: its codes are
         drawn uniformly over the region its test codes occupy (the middle 99% of each axis).
         """
         generator = torch.Generator().manual_seed(seed)
-        maps, grids, counts = [], [], []
+        maps, grids, images = [], [], []
         for name in ("ae2d", "latent2d"):
             model = self._map_model(name)
             if model.config.is_variational:
@@ -332,11 +331,12 @@ class Explorer:
                 codes = self.codes(name)  # (N, 2)
                 low, high = (torch.quantile(codes, q, dim=0) for q in COMPARE_BOX)  # (2,) each
                 z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
-            points = pd.DataFrame({"z1": z[:, 0].double().numpy(), "z2": z[:, 1].double().numpy(), "digit": RANDOM_CODE})
-            maps.append(pd.concat([self._map_frame(name), points.round(PLOT_DECIMALS)], ignore_index=True))
-            images = vae.decode_images(model, z)  # (n, 1, 28, 28)
-            grids.append(tile(images, math.ceil(math.sqrt(n))))
-            counts.append(torch.bincount(self.classifier().predict(images)[0], minlength=10))  # (10,)
+            points = {"z1": z[:, 0].tolist(), "z2": z[:, 1].tolist(), "digit": [RANDOM_CODE] * n}
+            maps.append(with_rows(self._map_plot(name), points, decimals=PLOT_DECIMALS))
+            images.append(vae.decode_images(model, z))  # (n, 1, 28, 28)
+            grids.append(tile(images[-1], math.ceil(math.sqrt(n))))
+        digits = self.classifier().predict(torch.cat(images))[0]  # (2n,) both models in one batch
+        counts = [torch.bincount(digits[:n], minlength=10), torch.bincount(digits[n:], minlength=10)]  # (10,) each
 
         def summary(c: torch.Tensor) -> str:
             return ", ".join(f"{d}×{int(c[d])}" for d in range(10) if c[d] > 0)

@@ -260,6 +260,29 @@ class DigitSketchpad(gr.Sketchpad):
         return value  # type: ignore[return-value]
 
 
+# -- plots --------------------------------------------------------------------------------------
+PlotValue = dict[str, Any]  # the value of a native plot: gradio's PlotData fields, as a dict
+
+
+def plot_value(columns: dict[str, list[Any]], mark: str, decimals: int = 4) -> PlotValue:
+    """The value of a gr.ScatterPlot / gr.LinePlot built directly from columns, without a pandas DataFrame.
+
+    Gradio's native plots accept a DataFrame, which they convert with `to_json` on every call (about
+    10 ms for 2,000 points), or the converted value itself, `{"columns", "data", "datatypes", "mark"}`,
+    which they pass through. Numbers are rounded to `decimals` (short JSON); strings are nominal.
+    """
+    names = list(columns)
+    datatypes = {k: "nominal" if v and isinstance(v[0], str) else "quantitative" for k, v in columns.items()}
+    rows = [[round(x, decimals) if isinstance(x, float) else x for x in row] for row in zip(*columns.values())]
+    return {"columns": names, "data": rows, "datatypes": datatypes, "mark": mark}
+
+
+def with_rows(plot: PlotValue, columns: dict[str, list[Any]], decimals: int = 4) -> PlotValue:
+    """`plot` with more rows appended (same columns, in the same order)."""
+    extra = plot_value(columns, plot["mark"], decimals)
+    return {**plot, "data": plot["data"] + extra["data"]}
+
+
 # -- pictures -----------------------------------------------------------------------------------
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Pixel probabilities (B, 1, H, W) or (1, H, W) in [0, 1] -> gray levels uint8 (B, H, W)."""
@@ -278,11 +301,11 @@ def tile(images: torch.Tensor, columns: int) -> np.ndarray:
     return grid
 
 
-def gif_bytes(images: torch.Tensor, frame_ms: int = 120, scale: int = 4) -> bytes:
+def gif_bytes(images: torch.Tensor, frame_ms: int = 120, scale: int = 2) -> bytes:
     """An endlessly looping animated GIF that plays the frames forward then back: (B, 1, H, W) -> GIF bytes."""
     pixels = to_uint8(images)  # (B, H, W)
     frames = [Image.fromarray(p).resize((p.shape[1] * scale, p.shape[0] * scale), Image.Resampling.NEAREST) for p in pixels]
     frames = frames + frames[-2:0:-1]  # ping-pong
     out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0, optimize=False)
     return out.getvalue()

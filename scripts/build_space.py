@@ -28,7 +28,6 @@ torch>=2.2
 safetensors>=0.4
 numpy>=1.24
 pillow>=10
-pandas>=2
 tqdm>=4.66
 """
 CARD = """\
