@@ -121,6 +121,33 @@ def test_resume_extends_the_run(trained: dict, mnist_root: Path) -> None:
     assert state["epoch"] == 3 and state["train_config"]["epochs"] == 3 and state["train_config"]["train_size"] == 2000
 
 
+def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> None:
+    """`--init-from` starts from the saved weights (a tiny lr leaves the test loss where the model was) and records them."""
+    run = trained["base"] / "fine-tuned"
+    status, out, err = vae_cli("train", "--out", run, "--init-from", trained["exported"], "--objective", "iwae",
+                               "--iwae-k", "4", "--epochs", "1", "--train-size", "256", "--lr", "1e-9",
+                               "--data-root", mnist_root, "--no-progress", "--no-grids")
+    assert status == 0, err
+    start = json.loads((trained["run"] / "history.jsonl").read_text().splitlines()[-1])
+    first = json.loads((run / "history.jsonl").read_text().splitlines()[0])
+    assert first["test_loss"] == pytest.approx(start["test_loss"], abs=0.01)  # from scratch it would be ~200 nats
+    assert json.loads((run / "checkpoint" / "config.json").read_text()) == json.loads((trained["exported"] / "config.json").read_text())
+    record = json.loads((run / "command.json").read_text())["init_from"]
+    assert record["model"] == str(trained["exported"]) and record["epochs"] == 2
+    assert record["training_command"].startswith("vae train --out ") and "--epochs 2" in record["training_command"]
+    exported = trained["base"] / "fine-tuned-export"
+    assert vae_cli("export", run, exported)[0] == 0
+    assert json.loads((exported / "metrics.json").read_text())["init_from"] == record
+
+
+def test_bad_init_from(trained: dict, tmp_path: Path, mnist_root: Path) -> None:
+    status, _, err = vae_cli("train", "--out", tmp_path / "a", "--init-from", trained["exported"], "--latent-dim", "3")
+    assert_clean_error(status, err, "train", "with --init-from the model options come from the starting model")
+    status, _, err = vae_cli("train", "--out", tmp_path / "b", "--init-from", tmp_path / "nothing", "--data-root", mnist_root)
+    assert_clean_error(status, err, "train", "no shipped model named")
+    assert not (tmp_path / "b").exists()  # refused before the run folder is made
+
+
 # -- errors: exit status 2 and a one-line message, no traceback ---------------------------------------
 def assert_clean_error(status: int, stderr: str, command: str, message: str) -> None:
     assert status == 2

@@ -35,7 +35,7 @@ def splits(mnist_test) -> tuple[MNIST, MNIST]:
 
 def run(splits, out: Path, model: ModelConfig = SMALL_MODEL, **kwargs) -> list[dict]:
     options = {"progress": False, "grids": False, "device": "cpu"}
-    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("resume", "stop_after", "on_batch", "grids")}
+    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("resume", "stop_after", "on_batch", "grids", "init_from")}
     config = TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 3e-3, **kwargs})
     return vae.train(model, config, out, *splits, **{**options, **train_kwargs})
 
@@ -124,6 +124,19 @@ def test_resume_refusals(splits, tmp_path: Path) -> None:
         run(splits, tmp_path / "run", model=ModelConfig(latent_dim=5, hidden=(32,)), resume=True)
     with pytest.raises(ConfigError, match="only epochs may change"):
         run(splits, tmp_path / "run", resume=True, lr=1e-4)
+
+
+def test_init_from_starts_at_the_saved_weights(splits, tmp_path: Path) -> None:
+    run(splits, tmp_path / "first", epochs=2)
+    start = weights(tmp_path / "first")
+    run(splits, tmp_path / "tuned", init_from=tmp_path / "first", epochs=1, lr=1e-12)
+    tuned = weights(tmp_path / "tuned")
+    assert all(torch.allclose(tuned[k], start[k], atol=1e-6) for k in start)  # a vanishing lr keeps the start
+    run(splits, tmp_path / "fresh", epochs=1, lr=1e-12)
+    fresh = weights(tmp_path / "fresh")
+    assert not all(torch.allclose(fresh[k], start[k], atol=1e-3) for k in start)  # unlike a fresh initialization
+    with pytest.raises(ConfigError, match="--init-from: .* not the"):
+        run(splits, tmp_path / "other", model=ModelConfig(latent_dim=5, hidden=(32,)), init_from=tmp_path / "first")
 
 
 def test_a_second_run_into_a_checkpointed_folder_is_refused(splits, tmp_path: Path) -> None:

@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model, checkpointing every epoch")
     t.add_argument("--out", required=True, help="run folder for checkpoints, history.jsonl and grids")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--init-from", metavar="MODEL",
+                   help="fine-tune: start from this saved model's weights and config (model folder, run folder or shipped name)")
     m = t.add_argument_group("model (ignored with --resume)")
     m.add_argument("--kind", choices=["vae", "ae", "cvae"], help="vae, plain autoencoder or conditional vae (default vae)")
     m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder body (default mlp)")
@@ -92,6 +94,15 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k in keys if (v := getattr(args, k)) is not None}
 
 
+def _provenance(model: str) -> dict[str, Any]:
+    """Where a fine-tuning run's starting weights came from: the folder and how they were trained."""
+    from .checkpoint import load_metrics, resolve_model_dir
+
+    folder = resolve_model_dir(model)
+    made = load_metrics(folder)
+    return {"model": model, "path": str(folder), "training_command": made.get("training_command"), "epochs": made.get("epochs", made.get("epoch"))}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import CHECKPOINT_DIR, CheckpointError, read_checkpoint, recover_checkpoint
     from .config import ModelConfig, TrainConfig, from_dict, save_json
@@ -109,13 +120,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
         train_config = TrainConfig(**{**saved.__dict__, **_train_overrides(args)})
     else:
-        model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
+        if args.init_from is not None:
+            if _model_overrides(args):
+                raise ValueError("with --init-from the model options come from the starting model; drop them")
+            from .checkpoint import load
+
+            model_config = load(args.init_from).config
+        else:
+            model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
         train_config = TrainConfig(**_train_overrides(args))
         if recover_checkpoint(out) is not None:  # refuse before command.json, the run's record, is overwritten
             raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, "
                                   "or choose another --out")
         out.mkdir(parents=True, exist_ok=True)
-        save_json(out / "command.json", {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        record = {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if args.init_from is not None:
+            record["init_from"] = _provenance(args.init_from)
+        save_json(out / "command.json", record)
     train_data = load_mnist(True, args.data_root, args.download)
     test_data = load_mnist(False, args.data_root, args.download)
     if args.resume:  # record the resume once the data is known to load
@@ -123,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         record.setdefault("resumed", []).append({"command": "vae " + shlex.join(sys.argv[1:]), "at_epoch": state["epoch"]})
         save_json(out / "command.json", record)
     history = train(model_config, train_config, out, train_data, test_data, device=args.device, resume=args.resume,
-                    progress=not args.no_progress, grids=not args.no_grids)
+                    progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from)
     last = history[-1]
     print(f"done: {last['epoch']} epochs, test -ELBO {last['test_loss']:.2f} nats, {last['wall_seconds']:.0f} s; weights in {out / CHECKPOINT_DIR}")
     return 0
@@ -187,6 +208,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     metrics: dict[str, Any] = {
         "training_command": commands.get("command"),
         "resumed": commands.get("resumed", []),
+        **({"init_from": commands["init_from"]} if "init_from" in commands else {}),
         "epochs": state["epoch"],
         "train_config": state["train_config"],
         "parameters": num_parameters(model),

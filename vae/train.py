@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import torch
 
-from .checkpoint import CheckpointError, load_state, read_checkpoint, recover_checkpoint, restore_optimizer, write_checkpoint
+from .checkpoint import CheckpointError, load, load_state, read_checkpoint, recover_checkpoint, restore_optimizer, write_checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import MNIST, binarize, binarized_test_set
 from .models import VAE, build_model, num_parameters
@@ -132,6 +132,7 @@ def train(
     grids: bool = True,
     stop_after: int | None = None,
     on_batch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+    init_from: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train a model, writing a checkpoint, a history line and a grid after every epoch.
 
@@ -146,6 +147,9 @@ def train(
         grids: save the per-epoch image grid.
         stop_after: stop after this many epochs in this call (for tests of resuming).
         on_batch: called with (global step, loss terms) after every step (for tests and logging).
+        init_from: start from the weights of this saved model (a model folder, run folder or shipped
+            name) instead of a random initialization: fine-tuning. Its config must equal `model_config`.
+            Ignored when resuming (the checkpoint already holds the weights).
 
     Returns:
         The per-epoch metrics of the whole run (including epochs before a resume).
@@ -184,6 +188,11 @@ def train(
         history = _read_history(out / HISTORY, start_epoch)
     elif checkpoint is not None:
         raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
+    elif init_from is not None:
+        start = load(init_from, device=dev)
+        if start.config != model_config:
+            raise ConfigError(f"--init-from: {init_from} is a {start.config}, not the {model_config} to train")
+        model.load_state_dict(start.state_dict())
 
     test_bits = binarized_test_set(test_data) if train_config.binarize == "dynamic" else test_data.images
     grid_images, grid_labels = test_bits[:10], test_data.labels[:10]
