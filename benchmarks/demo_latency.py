@@ -12,6 +12,12 @@ Usage (from the repository root, on an otherwise idle machine):
    compute, output files written; the client does not fetch them: `download_files=False`), the
    ratio of its p50 to the echo's p50 (target <= 1.3), and (b) with the client also downloading
    every output file, one HTTP request each (what a script that reads the pictures pays).
+   The clients of (a) and (b) are given one TLS context built up front (`ssl_verify=CONTEXT`,
+   certificates still verified): gradio_client otherwise opens a new `httpx` client, and so loads
+   the system's certificate store again, for every HTTP request it makes, even over plain http —
+   about 40 ms each on this machine (measured below as `client_setup_ms`), paid once per call by
+   the echo and once more per uploaded file by the image endpoints, which would swamp what the
+   server does. (c) The same calls with a stock `Client(url)` are reported beside them.
 2. **Cold start.** Time from launching `python demo/app.py` until its first successful API call
    (`/sample` with the default model, which loads the model), against a bare Gradio app with one
    echo endpoint started the same way (`python <bare app> --port N`, first call `/echo`); the
@@ -27,6 +33,7 @@ import json
 import os
 import platform
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -40,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "demo" / "app.py"
 EXAMPLES = ROOT / "demo" / "examples"
 TARGET_LATENCY, TARGET_COLD = 1.3, 1.5
+CONTEXT = ssl.create_default_context()  # one TLS context for every request of the timed clients (see above)
 
 BARE_APP = '''"""A bare Gradio app with one echo endpoint, launched like demo/app.py (baseline of the cold-start benchmark)."""
 import argparse
@@ -168,6 +176,28 @@ def endpoint_calls(handle_file: Any, drawing: Path, default_model: str) -> dict[
     }
 
 
+def client_setup_ms(url: str, repeats: int = 20) -> dict[str, float]:
+    """Median time of one small HTTP GET made the way gradio_client makes it (a new `httpx` client each time), with the
+    certificate store loaded anew (stock) and with a prebuilt TLS context; and on one kept-alive connection."""
+    import httpx
+
+    def median_ms(get: Any) -> float:
+        get()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            get()
+            times.append(time.perf_counter() - t)
+        return 1000 * statistics.median(times)
+
+    with httpx.Client() as kept:
+        return {
+            "new_client_stock_ms": median_ms(lambda: httpx.get(f"{url}/gradio_api/info")),
+            "new_client_prebuilt_context_ms": median_ms(lambda: httpx.get(f"{url}/gradio_api/info", verify=CONTEXT)),
+            "kept_alive_connection_ms": median_ms(lambda: kept.get(f"{url}/gradio_api/info")),
+        }
+
+
 def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) -> dict[str, Any]:
     from gradio_client import Client, handle_file
     from PIL import Image, ImageDraw
@@ -180,10 +210,12 @@ def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) ->
         proc, url = start([str(APP), "--echo"], env)
         try:
             first_call(url, proc, "/echo", ("hello",))
-            respond = Client(url, verbose=False, download_files=False)  # response only
-            fetch = Client(url, verbose=False, download_files=tmp)  # response, then every output file
+            respond = Client(url, verbose=False, download_files=False, ssl_verify=CONTEXT)  # response only
+            fetch = Client(url, verbose=False, download_files=tmp, ssl_verify=CONTEXT)  # response, then every output file
+            stock = Client(url, verbose=False, download_files=False)  # a new TLS context per HTTP request
             results: dict[str, Any] = {}
             echo_all: list[float] = []
+            setup = client_setup_ms(url)
 
             def timed(client: Any, call_args: tuple[Any, ...], api: str) -> float:
                 t = time.perf_counter()
@@ -193,11 +225,13 @@ def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) ->
             for api, call_args in endpoint_calls(handle_file, drawing, default_model).items():
                 for _ in range(warmup):
                     timed(respond, call_args, api), timed(fetch, call_args, api), timed(respond, ("hello",), "/echo")
-                own, own_fetch, echo = [], [], []
+                own, own_fetch, echo, own_stock, echo_stock = [], [], [], [], []
                 for _ in range(calls):
                     own.append(timed(respond, call_args, api))
                     echo.append(timed(respond, ("hello",), "/echo"))
                     own_fetch.append(timed(fetch, call_args, api))
+                    own_stock.append(timed(stock, call_args, api))
+                    echo_stock.append(timed(stock, ("hello",), "/echo"))
                 echo_all += echo
                 results[api] = {
                     "p50_ms": 1000 * statistics.median(own),
@@ -208,6 +242,9 @@ def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) ->
                     "echo_p95_ms": 1000 * percentile(echo, 95),
                     "ratio_p50": statistics.median(own) / statistics.median(echo),
                     "with_downloads_ratio_p50": statistics.median(own_fetch) / statistics.median(echo),
+                    "stock_client_p50_ms": 1000 * statistics.median(own_stock),
+                    "stock_client_echo_p50_ms": 1000 * statistics.median(echo_stock),
+                    "stock_client_ratio_p50": statistics.median(own_stock) / statistics.median(echo_stock),
                     "calls": calls,
                 }
                 results[api]["passed"] = results[api]["ratio_p50"] <= TARGET_LATENCY
@@ -217,6 +254,7 @@ def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) ->
         "endpoints": results,
         "echo_p50_ms": 1000 * statistics.median(echo_all),
         "echo_p95_ms": 1000 * percentile(echo_all, 95),
+        "client_setup_ms": setup,
         "target_ratio": TARGET_LATENCY,
     }
 
@@ -224,16 +262,25 @@ def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) ->
 def markdown(result: dict[str, Any]) -> str:
     lat, cold = result["latency"], result["cold_start"]
     lines = [
-        "| endpoint | p50 (ms) | p95 (ms) | echo p50 (ms) | p50 / echo p50 | with downloads: p50 (ms) | p95 (ms) | p50 / echo p50 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | p50 (ms) | p95 (ms) | echo p50 (ms) | p50 / echo p50 | with downloads: p50 (ms) | p50 / echo p50 "
+        "| stock client: p50 (ms) | echo p50 (ms) | p50 / echo p50 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for api, r in lat["endpoints"].items():
         mark = "" if r["passed"] else " ✗"
         lines.append(
             f"| `{api}` | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['echo_p50_ms']:.1f} | {r['ratio_p50']:.2f}{mark} "
-            f"| {r['with_downloads_p50_ms']:.1f} | {r['with_downloads_p95_ms']:.1f} | {r['with_downloads_ratio_p50']:.2f} |"
+            f"| {r['with_downloads_p50_ms']:.1f} | {r['with_downloads_ratio_p50']:.2f} "
+            f"| {r['stock_client_p50_ms']:.1f} | {r['stock_client_echo_p50_ms']:.1f} | {r['stock_client_ratio_p50']:.2f} |"
         )
-    lines.append(f"| `/echo` (bare Gradio, all calls) | {lat['echo_p50_ms']:.1f} | {lat['echo_p95_ms']:.1f} | | 1.00 | | | |")
+    lines.append(f"| `/echo` (bare Gradio, all calls) | {lat['echo_p50_ms']:.1f} | {lat['echo_p95_ms']:.1f} | | 1.00 | | | | | |")
+    setup = lat["client_setup_ms"]
+    lines += [
+        "",
+        f"One HTTP GET through a new `httpx` client, as gradio_client makes every request: {setup['new_client_stock_ms']:.1f} ms "
+        f"(certificate store loaded anew), {setup['new_client_prebuilt_context_ms']:.1f} ms (prebuilt TLS context); "
+        f"on a kept-alive connection: {setup['kept_alive_connection_ms']:.1f} ms.",
+    ]
     if cold:
         lines += [
             "",

@@ -166,9 +166,11 @@ def test_decode_point(client: Client) -> None:
 
 def test_compare(client: Client) -> None:
     ae_map, vae_map, ae_grid, vae_grid, note = client.predict(16, 3, api_name="/compare")
-    for plot in (ae_map, vae_map):
-        assert len(plot["data"]) == NUM_SUBSET + 16
-        assert [row[2] for row in plot["data"][NUM_SUBSET:]] == ["random code"] * 16
+    for name, plot in (("ae2d", ae_map), ("latent2d", vae_map)):
+        full = client.predict(name, api_name="/latent_map")["data"]  # the test digits, sorted by digit
+        assert len(plot["data"]) == NUM_SUBSET // 2 + 16
+        assert plot["data"][: NUM_SUBSET // 2] == full[::2]  # every second test digit: each digit halved alike
+        assert [row[2] for row in plot["data"][NUM_SUBSET // 2 :]] == ["random code"] * 16
     assert pixels(ae_grid).shape == pixels(vae_grid).shape == (112, 112)
     assert "autoencoder" in note and "VAE" in note
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import vae
-from vae.classifier import conditional_accuracy, confident_fraction, load_classifier
+from vae.classifier import MaxPool2x2, conditional_accuracy, confident_fraction, load_classifier
 from vae.train import test_loss as recompute_test_loss
 
 SHIPPED = ["default", "latent2d", "ae2d", "cvae"]
@@ -66,6 +66,12 @@ def test_recorded_likelihood_is_consistent(name: str) -> None:
 def test_classifier_recognises_real_digits(mnist_test: vae.MNIST) -> None:
     predicted, _ = load_classifier().predict(mnist_test.images)
     assert (predicted == mnist_test.labels).float().mean().item() >= 0.985
+
+
+@pytest.mark.parametrize("shape", [(5, 32, 28, 28), (3, 64, 14, 14), (2, 4, 7, 9)])
+def test_classifier_pooling_equals_torch_max_pooling(shape: tuple[int, ...]) -> None:
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(MaxPool2x2()(x), torch.nn.MaxPool2d(2)(x))
 
 
 def test_conditional_samples_are_the_requested_digit() -> None:

@@ -19,14 +19,28 @@ from .checkpoint import load_state, read_tensors
 CLASSIFIER_PATH = Path(__file__).parent / "assets" / "classifier.safetensors"
 
 
+class MaxPool2x2(nn.Module):
+    """2 x 2 max pooling, stride 2, as the elementwise maximum of the four strided sub-grids.
+
+    The same values as `nn.MaxPool2d(2)` (and no parameters, so the same weights file); about ten
+    times faster on CPU for these small batches, where torch's pooling kernel dominated the
+    classifier's time (a test checks the two agree).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # like MaxPool2d, an odd last row/column is dropped
+        x = x[..., :h, :w]
+        return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]), torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
+
 class Classifier(nn.Module):
     """Two conv blocks and a linear head: (B, 1, 28, 28) in [0, 1] -> (B, 10) logits."""
 
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), MaxPool2x2(),  # (B, 32, 14, 14)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), MaxPool2x2(),  # (B, 64, 7, 7)
             nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
         )
 
