@@ -245,3 +245,24 @@ def test_missing_or_non_image_file(tmp_path: Path) -> None:
 
 def test_image_error_is_a_value_error() -> None:
     assert issubclass(ImageError, ValueError)
+
+
+def test_16_bit_and_float_gray_images_keep_their_levels(tmp_path: Path) -> None:
+    """A 16-bit PNG (opened by PIL as mode I;16) or uint16 array is scaled by 65535, not clipped at 255."""
+    white_on_black = np.asarray(draw_digit("7", ink=255, paper=0))  # uint8
+    reference = to_mnist(white_on_black)
+    wide = white_on_black.astype(np.uint16) * 257  # the same levels on the 16-bit scale
+    assert torch.allclose(to_mnist(wide), reference, atol=1e-6)
+    Image.fromarray(wide).save(tmp_path / "digit16.png")
+    with Image.open(tmp_path / "digit16.png") as opened:
+        assert opened.mode.startswith("I")  # the path this test is about
+    assert torch.allclose(to_mnist(tmp_path / "digit16.png"), reference, atol=1e-6)
+    # dark ink on light paper in 16 bits: would be an all-white (empty) image if clipped at 255
+    Image.fromarray((65535 - wide).astype(np.uint16)).save(tmp_path / "inverted16.png")
+    assert torch.allclose(to_mnist(tmp_path / "inverted16.png"), reference, atol=1e-6)
+    # PIL's 32-bit integer and float modes
+    assert torch.allclose(to_mnist(Image.fromarray(wide.astype(np.int32), mode="I")), reference, atol=1e-6)
+    assert torch.allclose(to_mnist(Image.fromarray(white_on_black.astype(np.float32) / 255.0, mode="F")), reference, atol=1e-6)
+    assert torch.allclose(to_mnist(Image.fromarray(white_on_black.astype(np.float32), mode="F")), reference, atol=1e-6)
+    with pytest.raises(ImageError, match="NaN"):
+        to_mnist(Image.fromarray(np.full((40, 40), np.nan, dtype=np.float32), mode="F"))

@@ -85,6 +85,8 @@ def _from_array(array: np.ndarray, max_side: int) -> Image.Image:
         if not np.isfinite(a).all():
             raise ImageError("the image contains NaN or infinite values")
         a = np.clip(a * 255.0 if a.max() <= 1.0 else a, 0, 255).astype(np.uint8)
+    elif a.dtype == np.uint16:  # 16-bit gray levels: keep their range (clipping at 255 would saturate them)
+        a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif a.dtype != np.uint8:
         a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
@@ -94,7 +96,21 @@ def _from_array(array: np.ndarray, max_side: int) -> Image.Image:
 
 
 def to_grayscale(image: Image.Image) -> np.ndarray:
-    """Gray levels in [0, 1], shape (H, W); transparent pixels count as white paper."""
+    """Gray levels in [0, 1], shape (H, W); transparent pixels count as white paper.
+
+    16-bit grayscale (PNG, TIFF: modes `I;16*`) is scaled by 65535; a 32-bit integer image (`I`)
+    by 65535 when any value exceeds 255 (how PIL opens some 16-bit files), else by 255; a float
+    image (`F`) is taken as [0, 1] when its values stay within it, else as [0, 255].
+    """
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)  # (H, W)
+        if not np.isfinite(values).all():
+            raise ImageError("the image contains NaN or infinite values")
+        if image.mode == "F":
+            full_scale = 1.0 if values.min() >= 0.0 and values.max() <= 1.0 else 255.0
+        else:
+            full_scale = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        return np.clip(values / full_scale, 0.0, 1.0).astype(np.float32)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
