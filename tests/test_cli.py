@@ -137,7 +137,22 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
     assert record["training_command"].startswith("vae train --out ") and "--epochs 2" in record["training_command"]
     exported = trained["base"] / "fine-tuned-export"
     assert vae_cli("export", run, exported)[0] == 0
-    assert json.loads((exported / "metrics.json").read_text())["init_from"] == record
+    metrics = json.loads((exported / "metrics.json").read_text())
+    assert metrics["init_from"] == record
+    # the whole recipe: the starting model's 2 epochs, then this run's 1, times added up
+    start_metrics = vae.load_metrics(trained["exported"])
+    assert metrics["epochs"] == 3 and [s["epochs"] for s in metrics["stages"]] == [2, 1]
+    assert metrics["stages"][0]["command"] == start_metrics["training_command"]
+    assert metrics["stages"][1]["command"] == metrics["training_command"] and metrics["stages"][1]["train_config"]["iwae_k"] == 4
+    fine = json.loads((run / "history.jsonl").read_text().splitlines()[0])
+    assert metrics["training_seconds"] == pytest.approx(start_metrics["training_seconds"] + fine["wall_seconds"])
+    curve = [json.loads(line) for line in (exported / "history.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["epoch"]) for r in curve] == [(1, 1), (1, 2), (2, 3)]
+    assert curve[2]["test_loss"] == fine["test_loss"]
+    assert curve[2]["wall_seconds"] == pytest.approx(start_metrics["training_seconds"] + fine["wall_seconds"])
+    # a model exported from a run without --init-from has one stage and no stage numbers
+    assert "stages" not in start_metrics
+    assert "stage" not in json.loads((trained["exported"] / "history.jsonl").read_text().splitlines()[0])
 
 
 def test_bad_init_from(trained: dict, tmp_path: Path, mnist_root: Path) -> None:

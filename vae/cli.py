@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -195,6 +194,41 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The training stages behind a run and its whole training curve.
+
+    A run started with `--init-from` continues a saved model: when that model's folder holds its
+    `metrics.json` and `history.jsonl` (as exported models do), its stages come first, and this run's
+    epochs and wall-clock seconds are counted on from where they ended. Each history line gets the
+    number of its stage (only when there is more than one).
+    """
+    from .checkpoint import load_metrics
+
+    earlier: list[dict[str, Any]] = []
+    curve: list[dict[str, Any]] = []
+    start = commands.get("init_from")
+    if start is not None:
+        folder = Path(start["path"])
+        made = load_metrics(folder) if (folder / "metrics.json").is_file() else {}
+        lines = (folder / "history.jsonl").read_text().splitlines() if (folder / "history.jsonl").is_file() else []
+        earlier = made.get("stages") or ([{
+            "command": made["training_command"], "resumed": made.get("resumed", []), "epochs": made["epochs"],
+            "train_config": made.get("train_config"), "training_seconds": made["training_seconds"],
+        }] if {"training_command", "epochs", "training_seconds"} <= made.keys() else [])
+        if earlier and lines:
+            curve = [{"stage": 1, **json.loads(line)} for line in lines if line.strip()]
+        else:  # the starting model's record is incomplete: this run's curve stands alone
+            earlier = []
+    epochs0 = sum(stage["epochs"] for stage in earlier)
+    seconds0 = sum(stage["training_seconds"] for stage in earlier)
+    stage = len(earlier) + 1
+    marks = {"stage": stage} if earlier else {}  # a one-stage curve is the run's own history, unchanged
+    curve += [{**r, **marks, "epoch": r["epoch"] + epochs0, "wall_seconds": r["wall_seconds"] + seconds0} for r in history]
+    this = {"command": commands.get("command"), "resumed": commands.get("resumed", []), "epochs": history[-1]["epoch"],
+            "train_config": train_config, "training_seconds": history[-1]["wall_seconds"]}
+    return [*earlier, this], curve
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .checkpoint import load, load_metrics, resolve_model_dir, save_model
     from .models import num_parameters
@@ -205,20 +239,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     state = json.loads((folder / "state.json").read_text())
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
     commands = json.loads((run / "command.json").read_text()) if (run / "command.json").is_file() else {}
+    stages, curve = _stages(commands, history, state["train_config"])
     metrics: dict[str, Any] = {
         "training_command": commands.get("command"),
         "resumed": commands.get("resumed", []),
         **({"init_from": commands["init_from"]} if "init_from" in commands else {}),
-        "epochs": state["epoch"],
+        "epochs": sum(stage["epochs"] for stage in stages),  # all stages: a fine-tuned model counts its start
         "train_config": state["train_config"],
         "parameters": num_parameters(model),
-        "training_seconds": history[-1]["wall_seconds"],
+        "training_seconds": sum(stage["training_seconds"] for stage in stages),
+        **({"stages": stages} if len(stages) > 1 else {}),
         "last_epoch": load_metrics(run),
     }
     if args.evaluation:
         metrics["evaluation"] = json.loads(Path(args.evaluation).read_text())
     dest = save_model(model, args.dest, metrics)
-    shutil.copyfile(run / "history.jsonl", dest / "history.jsonl")  # the training curve, for the model card
+    # the training curve, for the model card (a fine-tuned model's starts with its starting model's)
+    (dest / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in curve))
     size = (dest / "model.safetensors").stat().st_size
     metrics["file_bytes"] = size
     save_model(model, dest, metrics)
