@@ -12,7 +12,7 @@ Run it by hand to look at the results:
     python scripts/make_figures.py iwae cvae --out figs # some of them, into figs/
 
 Names: ae_vs_vae (needs the shipped ae2d and latent2d models), binarization, estimators,
-iwae (latent2d), cvae (cvae). Data root: $VAE_DATA_ROOT, else ../shared/data beside the repository.
+iwae (latent2d), cvae (cvae), training_curves (the history.jsonl of every shipped model). Data root: $VAE_DATA_ROOT, else ../shared/data beside the repository.
 Seeds are fixed, so a rerun on the same models reproduces the numbers.
 """
 
@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import vae  # noqa: E402
+from vae.checkpoint import resolve_model_dir  # noqa: E402
 from vae.evaluate import log_importance_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,12 +293,45 @@ def cvae() -> None:
     _save(fig, "cvae_styles.png")
 
 
+# -- training curves of the shipped models ------------------------------------------------------------
+def training_curves() -> None:
+    """Each shipped model's per-epoch test loss (and training loss) from its history.jsonl."""
+    import json
+
+    names = [n for n in ("default", "latent2d", "cvae", "ae2d") if n in vae.available_models()]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        folder = resolve_model_dir(name)
+        history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines() if line.strip()]
+        epochs = [r["epoch"] for r in history]
+        variational = vae.load(name).config.is_variational
+        test_label = "test $-$ELBO" if variational else "test reconstruction"
+        ax.plot(epochs, [r["test_loss"] for r in history], color="C0", label=test_label)
+        objective = "training loss ($-$IWAE bound)" if "train_iwae" in history[-1] else "training loss"
+        ax.plot(epochs, [r["train_loss"] for r in history], color="C1", lw=1, label=objective)
+        for r, previous in zip(history[1:], history):
+            if r.get("stage") != previous.get("stage"):  # a fine-tuning stage starts here
+                ax.axvline(previous["epoch"] + 0.5, color="0.4", ls=":", lw=1)
+                ax.text(previous["epoch"] + 1, 0.97, f"stage {r['stage']}", transform=ax.get_xaxis_transform(),
+                        fontsize=7, va="top", color="0.3")
+        final = history[-1]["test_loss"]
+        ax.set_ylim(final - 8, final + 30)  # the first epochs are far above; the end is what matters
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("nats per image")
+    fig.tight_layout()
+    _save(fig, "training_curves.png")
+
+
 FIGURES_BY_NAME: dict[str, Callable[[], None]] = {
     "ae_vs_vae": ae_vs_vae,
     "binarization": binarization,
     "estimators": estimators,
     "iwae": iwae,
     "cvae": cvae,
+    "training_curves": training_curves,
 }
 
 

@@ -313,7 +313,8 @@ def test_the_math_notebook_shows_computed_numbers(visit) -> None:
     assert re.search(r"closed form\s+-?\d+\.\d{4}\s+Monte Carlo\s+-?\d+\.\d{4}", text)
 
 
-@pytest.mark.parametrize("path", ["theory/autoencoders/", "theory/reparameterization/", "theory/likelihoods/", "theory/iwae/", "theory/cvae/"])
+@pytest.mark.parametrize("path", ["theory/autoencoders/", "theory/reparameterization/", "theory/likelihoods/", "theory/iwae/", "theory/cvae/",
+                                  "models/"])
 def test_theory_figures_load(visit, path: str) -> None:
     page = visit(path)
     images = page.page.evaluate(IMAGE_CHECK)
