@@ -153,7 +153,7 @@ def _corrupt(kind: str, folder: Path) -> None:
         ("config-not-an-object", "must hold a JSON object"),
         ("config-unknown-key", r"unknown ModelConfig keys \['layers'\]"),
         ("config-bad-value", "latent_dim must be a positive integer"),
-        ("config-wrong-type", "invalid ModelConfig"),
+        ("config-wrong-type", "hidden must be a non-empty list of positive integers"),
         ("config-bad-image-shape", "image_shape"),
         ("missing-config", "no config file at .*config.json"),
         ("missing-weights", "holds no model.safetensors"),

@@ -40,7 +40,10 @@ def test_configs_are_frozen() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [{"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"lr_schedule": "step"}, {"beta": -1.0},
-     {"warmup_epochs": -1.0}, {"objective": "vi"}, {"iwae_k": 0}, {"binarize": "static"}, {"train_size": 0}],
+     {"warmup_epochs": -1.0}, {"objective": "vi"}, {"iwae_k": 0}, {"binarize": "static"}, {"train_size": 0},
+     {"epochs": 2.5}, {"epochs": True}, {"batch_size": "128"}, {"iwae_k": 8.0}, {"seed": -1}, {"seed": None},
+     {"lr": "1e-3"}, {"beta": float("inf")}, {"min_lr_ratio": 1.5}, {"min_lr_ratio": None}, {"grad_clip": 0.0},
+     {"grad_clip": "5"}, {"train_size": 10.5}, {"eval_batch_size": 0}],
 )
 def test_invalid_train_configs_are_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
@@ -50,3 +53,24 @@ def test_invalid_train_configs_are_refused(kwargs: dict) -> None:
 def test_unknown_keys_are_named() -> None:
     with pytest.raises(ConfigError, match=r"unknown TrainConfig keys \['epoch'\]; known keys are"):
         from_dict(TrainConfig, {"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"latent_dim": 2.0}, {"latent_dim": True}, {"hidden": 512}, {"hidden": [512, "a"]}, {"hidden": []}, {"channels": "32"},
+     {"channels": 0}, {"num_classes": 2.5}, {"image_shape": [1, 28]}, {"image_shape": "1x28x28"}, {"kind": ["vae"]},
+     {"arch": None}],
+)
+def test_malformed_model_configs_are_refused_clearly(data: dict) -> None:
+    """Whatever shape a hand-edited or corrupted config.json has, the error is a ConfigError naming the field."""
+    with pytest.raises(ConfigError) as caught:
+        from_dict(ModelConfig, data)
+    assert next(iter(data)) in str(caught.value)
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '{"model": [1, 2]}', '{"model": "vae"}', '"vae"', "null"])
+def test_config_files_that_are_not_objects(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match="JSON object"):
+        load_model_config(path)

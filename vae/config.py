@@ -24,6 +24,28 @@ class ConfigError(ValueError):
     """A config file or value that cannot describe a valid model or run."""
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_ints(config: Any, names: tuple[str, ...], minimum: int) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not _is_int(value) or value < minimum:
+            raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def _check_numbers(config: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not _is_number(value) or value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} must be a finite number, not {value!r}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model.
@@ -58,14 +80,13 @@ class ModelConfig:
             raise ConfigError(f"kind must be 'vae', 'ae' or 'cvae', not {self.kind!r}")
         if self.arch not in ("mlp", "conv") or self.decoder not in ("mlp", "conv"):
             raise ConfigError(f"arch and decoder must be 'mlp' or 'conv', not {self.arch!r}/{self.decoder!r}")
-        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+        if not _is_int(self.latent_dim) or self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be a positive integer, not {self.latent_dim!r}")
-        if not self.hidden or any((not isinstance(h, int)) or h < 1 for h in self.hidden):
+        if not isinstance(self.hidden, tuple) or not self.hidden or any(not _is_int(h) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden must be a non-empty list of positive integers, not {self.hidden!r}")
-        if self.channels < 1:
-            raise ConfigError(f"channels must be positive, not {self.channels!r}")
+        _check_ints(self, ("channels", "num_classes"), 1)
         if (not isinstance(self.image_shape, tuple) or len(self.image_shape) != 3
-                or any(not isinstance(s, int) or s < 1 for s in self.image_shape)):
+                or any(not _is_int(s) or s < 1 for s in self.image_shape)):
             raise ConfigError(f"image_shape must be three positive integers (C, H, W), not {self.image_shape!r}")
         c, h, w = self.image_shape
         if self.arch == "conv" and (h % 4 or w % 4):
@@ -127,8 +148,17 @@ class TrainConfig:
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch_size must be positive")
+        _check_ints(self, ("epochs", "batch_size", "iwae_k", "eval_batch_size"), 1)
+        _check_ints(self, ("seed",), 0)
+        _check_numbers(self, ("lr", "min_lr_ratio", "beta", "warmup_epochs"))
+        if self.train_size is not None:
+            _check_ints(self, ("train_size",), 1)
+        if self.grad_clip is not None:
+            _check_numbers(self, ("grad_clip",))
+            if not self.grad_clip > 0:
+                raise ConfigError(f"grad_clip must be positive, not {self.grad_clip!r}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"min_lr_ratio must lie in [0, 1], not {self.min_lr_ratio!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, not {self.lr!r}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -150,6 +180,8 @@ def to_dict(config: ModelConfig | TrainConfig) -> dict[str, Any]:
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a config from a dict, refusing unknown keys with a clear message."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a {cls.__name__} must be a JSON object of fields, not {type(data).__name__}")
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(names))
     if unknown:
