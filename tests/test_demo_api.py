@@ -8,6 +8,7 @@ seeds make results repeatable.
 from __future__ import annotations
 
 import math
+import ssl
 import subprocess
 import sys
 
@@ -192,6 +193,14 @@ def test_traverse(client: Client, model: str) -> None:
     assert not np.array_equal(strip[:, :28], strip[:, -28:])
     assert not np.array_equal(top[:28, :28], top[:28, -28:])  # the most used dimension changes the digit
     assert "Dimension z1 " in note
+
+
+def test_a_client_with_a_prebuilt_tls_context(client: Client) -> None:
+    """The tip in docs/demo.md: one TLS context for all requests gives the same results, uploads included."""
+    fast = Client(demo_url(), verbose=False, ssl_verify=ssl.create_default_context())
+    a = fast.predict(handle_file(example(3)), "default", 0, api_name="/reconstruct")
+    b = client.predict(handle_file(example(3)), "default", 0, api_name="/reconstruct")
+    assert np.array_equal(pixels(a[1]), pixels(b[1])) and a[4] == b[4]
 
 
 def test_drawing_to_image_then_reconstruct(client: Client, tmp_path) -> None:
