@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    """$VAE_DATA_ROOT, else ../shared/data beside the repository (this project's CI layout)."""
-    return Path(os.environ.get("VAE_DATA_ROOT") or ROOT.parent / "shared" / "data")
+    """$VAE_DATA_ROOT, else ../shared/data beside the repository (this project's CI layout), as an absolute path
+    (tests link to its files from temporary folders, and a relative root would make broken links)."""
+    return Path(os.environ.get("VAE_DATA_ROOT") or ROOT.parent / "shared" / "data").absolute()
 
 
 @pytest.fixture(scope="session")
