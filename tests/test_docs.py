@@ -91,7 +91,7 @@ def server(build: Build) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API allows one instance at a time: closed before test_demo_browser's
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} not found: install Debian's Chromium with `apt-get install -y chromium chromium-driver`")
