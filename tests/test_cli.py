@@ -155,6 +155,31 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
     assert "stage" not in json.loads((trained["exported"] / "history.jsonl").read_text().splitlines()[0])
 
 
+def test_init_from_a_run_folder_records_its_stages(trained: dict, mnist_root: Path) -> None:
+    """Fine-tuning a run folder (as scripts/train_pretrained.sh does) also carries the run's command and curve over."""
+    run = trained["base"] / "fine-tuned-from-run"
+    status, _, err = vae_cli("train", "--out", run, "--init-from", trained["run"], "--epochs", "1", "--train-size", "256",
+                             "--lr", "1e-9", "--data-root", mnist_root, "--no-progress", "--no-grids")
+    assert status == 0, err
+    exported = trained["base"] / "fine-tuned-from-run-export"
+    assert vae_cli("export", run, exported)[0] == 0
+    metrics = vae.load_metrics(exported)
+    start_command = json.loads((trained["run"] / "command.json").read_text())["command"]
+    assert [s["command"] for s in metrics["stages"]] == [start_command, metrics["training_command"]]
+    assert metrics["epochs"] == 3 and metrics["stages"][0]["train_config"]["epochs"] == 2
+    curve = [json.loads(line) for line in (exported / "history.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["epoch"]) for r in curve] == [(1, 1), (1, 2), (2, 3)]
+    # a second fine-tuning of the exported model keeps counting: three stages
+    again = trained["base"] / "fine-tuned-twice"
+    assert vae_cli("train", "--out", again, "--init-from", exported, "--epochs", "1", "--train-size", "256", "--lr", "1e-9",
+                   "--data-root", mnist_root, "--no-progress", "--no-grids")[0] == 0
+    assert vae_cli("export", again, trained["base"] / "fine-tuned-twice-export")[0] == 0
+    twice = vae.load_metrics(trained["base"] / "fine-tuned-twice-export")
+    assert twice["epochs"] == 4 and len(twice["stages"]) == 3
+    lines = (trained["base"] / "fine-tuned-twice-export" / "history.jsonl").read_text().splitlines()
+    assert [(json.loads(line)["stage"], json.loads(line)["epoch"]) for line in lines] == [(1, 1), (1, 2), (2, 3), (3, 4)]
+
+
 def test_bad_init_from(trained: dict, tmp_path: Path, mnist_root: Path) -> None:
     status, _, err = vae_cli("train", "--out", tmp_path / "a", "--init-from", trained["exported"], "--latent-dim", "3")
     assert_clean_error(status, err, "train", "with --init-from the model options come from the starting model")

@@ -197,36 +197,48 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The training stages behind a run and its whole training curve.
 
-    A run started with `--init-from` continues a saved model: when that model's folder holds its
-    `metrics.json` and `history.jsonl` (as exported models do), its stages come first, and this run's
-    epochs and wall-clock seconds are counted on from where they ended. Each history line gets the
-    number of its stage (only when there is more than one).
+    A run started with `--init-from` continues a saved model: when the starting model's record can
+    be found (an exported model folder with `metrics.json` and `history.jsonl`, or a run folder with
+    `command.json` and `history.jsonl`), its stages come first, and this run's epochs and wall-clock
+    seconds are counted on from where they ended. Each history line gets the number of its stage
+    (only when there is more than one).
     """
-    from .checkpoint import load_metrics
-
-    earlier: list[dict[str, Any]] = []
-    curve: list[dict[str, Any]] = []
-    start = commands.get("init_from")
-    if start is not None:
-        folder = Path(start["path"])
-        made = load_metrics(folder) if (folder / "metrics.json").is_file() else {}
-        lines = (folder / "history.jsonl").read_text().splitlines() if (folder / "history.jsonl").is_file() else []
-        earlier = made.get("stages") or ([{
-            "command": made["training_command"], "resumed": made.get("resumed", []), "epochs": made["epochs"],
-            "train_config": made.get("train_config"), "training_seconds": made["training_seconds"],
-        }] if {"training_command", "epochs", "training_seconds"} <= made.keys() else [])
-        if earlier and lines:
-            curve = [{"stage": 1, **json.loads(line)} for line in lines if line.strip()]
-        else:  # the starting model's record is incomplete: this run's curve stands alone
-            earlier = []
+    earlier, curve = _starting_stages(commands.get("init_from"))
     epochs0 = sum(stage["epochs"] for stage in earlier)
     seconds0 = sum(stage["training_seconds"] for stage in earlier)
-    stage = len(earlier) + 1
-    marks = {"stage": stage} if earlier else {}  # a one-stage curve is the run's own history, unchanged
+    marks = {"stage": len(earlier) + 1} if earlier else {}  # a one-stage curve is the run's own history, unchanged
     curve += [{**r, **marks, "epoch": r["epoch"] + epochs0, "wall_seconds": r["wall_seconds"] + seconds0} for r in history]
     this = {"command": commands.get("command"), "resumed": commands.get("resumed", []), "epochs": history[-1]["epoch"],
             "train_config": train_config, "training_seconds": history[-1]["wall_seconds"]}
     return [*earlier, this], curve
+
+
+def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The stages and curve of a fine-tuning run's starting model ([], [] when its record is missing)."""
+    if start is None:
+        return [], []
+    folder = Path(start["path"])
+
+    def read_lines(path: Path) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+    if (folder / "state.json").is_file():  # a run's checkpoint: its record is in the run folder
+        run = folder.parent
+        history = read_lines(run / "history.jsonl")
+        if not history or not (run / "command.json").is_file():
+            return [], []
+        state = json.loads((folder / "state.json").read_text())
+        stages, curve = _stages(json.loads((run / "command.json").read_text()), history, state["train_config"])
+    else:  # an exported model folder
+        made = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+        curve = read_lines(folder / "history.jsonl")
+        stages = made.get("stages") or ([{
+            "command": made["training_command"], "resumed": made.get("resumed", []), "epochs": made["epochs"],
+            "train_config": made.get("train_config"), "training_seconds": made["training_seconds"],
+        }] if {"training_command", "epochs", "training_seconds"} <= made.keys() else [])
+    if not stages or not curve:
+        return [], []
+    return stages, [{"stage": 1, **r} for r in curve]  # a one-stage curve is stage 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
