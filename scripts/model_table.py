@@ -2,11 +2,12 @@
 
 - the models table, from each model's `metrics.json`;
 - the sample-quality table, from `benchmarks/results/sample_quality.json`
-  (written by `python benchmarks/sample_quality.py`).
+  (written by `python benchmarks/sample_quality.py`);
+- the training stages of `default`, from its `metrics.json`.
 
 Usage: python scripts/model_table.py [--write]
 With --write, replaces the blocks between `<!-- models-table:start -->` and `<!-- models-table:end -->`
-(README.md and docs/models.md) and between the `quality-table` markers (docs/models.md); the tests
+(README.md and docs/models.md) and between the `quality-table` and `default-stages` markers (docs/models.md); the tests
 check that the pages hold the current tables.
 """
 
@@ -40,7 +41,7 @@ def table() -> str:
         ev = m.get("evaluation", {})
         arch = f"{cfg.arch} {'-'.join(map(str, cfg.hidden))}" + (f", {cfg.decoder} decoder" if cfg.arch == "conv" else "")
         elbo = _fmt(ev.get("test_elbo"))
-        nll = f"{_fmt(ev.get('test_nll'))} (k={ev['k']})" if "test_nll" in ev else "— (no likelihood)"
+        nll = f"{_fmt(ev.get('test_nll'))} ± {_fmt(ev.get('test_nll_stderr'))} (k={ev['k']})" if "test_nll" in ev else "— (no likelihood)"
         rows.append(
             f"| `{name}` | {cfg.kind} | {cfg.latent_dim} | {arch} | {m['epochs']} | {m['training_seconds'] / 60:.1f} min "
             f"| {m['parameters']:,} | {m['file_bytes'] / 1e6:.2f} MB | {elbo} | {nll} |"
@@ -65,6 +66,21 @@ def quality_table() -> str:
     return "\n".join(rows)
 
 
+def stages_table(name: str = "default") -> str:
+    """How a model was trained, one row per stage (a fine-tuned model has several), then each stage's exact command."""
+    m = vae.load_metrics(name)
+    stages = m.get("stages") or [{"command": m["training_command"], "epochs": m["epochs"], "train_config": m["train_config"],
+                                  "training_seconds": m["training_seconds"]}]
+    rows = ["| stage | objective | epochs | learning rate | wall-clock |", "| --- | --- | ---: | --- | ---: |"]
+    for i, stage in enumerate(stages, 1):
+        cfg = stage["train_config"]
+        objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
+        lr = f"{cfg['lr']:g}" + (f" → {cfg['lr'] * cfg['min_lr_ratio']:.2g} (cosine)" if cfg["lr_schedule"] == "cosine" else "")
+        rows.append(f"| {i} | {objective} | {stage['epochs']} | {lr} | {stage['training_seconds'] / 60:.1f} min |")
+    commands = [f"# stage {i}\n{stage['command']}" for i, stage in enumerate(stages, 1)]
+    return "\n".join(rows) + "\n\n```bash\n" + "\n".join(commands) + "\n```"
+
+
 def replace_block(text: str, marker: str, block: str) -> str:
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
@@ -75,12 +91,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    models, quality = table(), quality_table()
-    print(models + "\n\n" + quality)
+    models, quality, stages = table(), quality_table(), stages_table()
+    print(models + "\n\n\n" + quality + "\n\n\n" + stages)  # blocks apart by two blank lines
     if args.write:
         for path in (ROOT / "README.md", ROOT / "docs" / "models.md"):
             text = replace_block(path.read_text(), "models-table", models)
-            path.write_text(replace_block(text, "quality-table", quality))
+            path.write_text(replace_block(replace_block(text, "quality-table", quality), "default-stages", stages))
 
 
 if __name__ == "__main__":
