@@ -23,7 +23,9 @@ Usage (from the repository root, on an otherwise idle machine):
    echo endpoint started the same way (`python <bare app> --port N`, first call `/echo`); the
    median of `--cold-runs` alternating runs (target <= 1.5x).
 
-Writes the JSON results (with the machine's load average before and after) and prints a Markdown table.
+Writes the JSON results (with the machine's load average before and after) and prints Markdown tables;
+`--write` also puts them into docs/demo.md, and `--render [--write]` redoes that from the saved JSON
+without measuring (tests/test_benchmarks.py checks the page holds the tables of the saved results).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "demo" / "app.py"
+DOC = ROOT / "docs" / "demo.md"  # holds the tables between <!-- demo-latency:start --> and <!-- demo-latency:end -->
 EXAMPLES = ROOT / "demo" / "examples"
 TARGET_LATENCY, TARGET_COLD = 1.3, 1.5
 CONTEXT = ssl.create_default_context()  # one TLS context for every request of the timed clients (see above)
@@ -262,18 +265,20 @@ def latency(calls: int, warmup: int, env: dict[str, str], default_model: str) ->
 def markdown(result: dict[str, Any]) -> str:
     lat, cold = result["latency"], result["cold_start"]
     lines = [
-        "| endpoint | p50 (ms) | p95 (ms) | echo p50 (ms) | p50 / echo p50 | with downloads: p50 (ms) | p50 / echo p50 "
-        "| stock client: p50 (ms) | echo p50 (ms) | p50 / echo p50 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | p50 (ms) | p95 (ms) | echo p50 (ms) | p50 / echo | with downloads: p50 (ms) | p50 / echo "
+        "| stock client: p50 (ms) | p50 / echo |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for api, r in lat["endpoints"].items():
         mark = "" if r["passed"] else " ✗"
         lines.append(
             f"| `{api}` | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['echo_p50_ms']:.1f} | {r['ratio_p50']:.2f}{mark} "
             f"| {r['with_downloads_p50_ms']:.1f} | {r['with_downloads_ratio_p50']:.2f} "
-            f"| {r['stock_client_p50_ms']:.1f} | {r['stock_client_echo_p50_ms']:.1f} | {r['stock_client_ratio_p50']:.2f} |"
+            f"| {r['stock_client_p50_ms']:.1f} | {r['stock_client_ratio_p50']:.2f} |"
         )
-    lines.append(f"| `/echo` (bare Gradio, all calls) | {lat['echo_p50_ms']:.1f} | {lat['echo_p95_ms']:.1f} | | 1.00 | | | | | |")
+    stock_echo = statistics.median(r["stock_client_echo_p50_ms"] for r in lat["endpoints"].values())
+    lines.append(f"| `/echo` (bare Gradio, all calls) | {lat['echo_p50_ms']:.1f} | {lat['echo_p95_ms']:.1f} | | 1.00 | | "
+                 f"| {stock_echo:.1f} | 1.00 |")
     setup = lat["client_setup_ms"]
     lines += [
         "",
@@ -290,8 +295,16 @@ def markdown(result: dict[str, Any]) -> str:
             f"| `python demo/app.py` (`/sample`) | {cold['demo_median_s']:.2f} | {', '.join(f'{t:.2f}' for t in cold['demo_seconds'])} |",
             f"| ratio (target <= {cold['target']}) | {cold['ratio']:.2f} | |",
         ]
-    lines.append("")
-    lines.append(f"Load average before/after: {result['load_before']} / {result['load_after']} on {result['cpu_count']} CPUs.")
+    endpoints = lat["endpoints"].values()
+    passed = sum(r["passed"] for r in endpoints)
+    stock = [api for api, r in lat["endpoints"].items() if r["stock_client_ratio_p50"] > lat["target_ratio"]]
+    summary = (f"**{passed} of {len(endpoints)} endpoints** are within {lat['target_ratio']}× of the echo's p50 (the target's measure). "
+               f"With a stock client, {len(endpoints) - len(stock)} of {len(endpoints)} are"
+               + (f"; over it: {', '.join(f'`{api}`' for api in stock)}." if stock else "."))
+    if cold:
+        summary += f" Cold start: {cold['ratio']:.2f}× the bare app's (target {cold['target']}×{'' if cold['passed'] else ', missed'})."
+    lines += ["", summary, "",
+              f"Load average before/after: {result['load_before']} / {result['load_after']} on {result['cpu_count']} CPUs."]
     return "\n".join(lines)
 
 
@@ -302,7 +315,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cold-runs", type=int, default=3, help="cold starts of each app (default 3; 0 skips)")
     p.add_argument("--model", default="default", help="model for the endpoints with a selector (default: default)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "demo_latency.json")
+    p.add_argument("--write", action="store_true", help=f"also put the tables into {DOC.relative_to(ROOT)}")
+    p.add_argument("--render", action="store_true", help="measure nothing: print (and with --write, write) the tables of --out")
     args = p.parse_args(argv)
+    if args.render:
+        result = json.loads(args.out.read_text())
+        print(markdown(result))
+        if args.write:
+            write_doc(result)
+        return
 
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     load_before = load_average()
@@ -328,6 +349,19 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     print(f"\nwrote {args.out}")
+    if args.write:
+        write_doc(result)
+
+
+def write_doc(result: dict[str, Any]) -> None:
+    """Replace the block between the demo-latency markers of docs/demo.md with the result's tables."""
+    start, end = "<!-- demo-latency:start -->", "<!-- demo-latency:end -->"
+    text = DOC.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{DOC}: the markers {start} and {end} are missing")
+    head, rest = text.split(start, 1)
+    DOC.write_text(f"{head}{start}\n{markdown(result)}\n{end}{rest.split(end, 1)[1]}")
+    print(f"wrote the tables into {DOC}")
 
 
 if __name__ == "__main__":

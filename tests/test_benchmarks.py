@@ -78,3 +78,14 @@ def test_main_writes_json(train_speed, mnist_root: Path, tmp_path: Path, capsys:
     for key in ("seconds_per_epoch", "total_seconds", "final_test_loss", "speedup", "test_loss_per_epoch", "settings"):
         assert key in report["runs"][1]
     assert "| pytorch/examples | none (reference) | 1 |" in capsys.readouterr().out
+
+
+def test_demo_page_holds_the_saved_latency_tables() -> None:
+    """docs/demo.md shows the tables of benchmarks/results/demo_latency.json (`--render --write` puts them there)."""
+    spec = importlib.util.spec_from_file_location("demo_latency", ROOT / "benchmarks" / "demo_latency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = json.loads((ROOT / "benchmarks" / "results" / "demo_latency.json").read_text())
+    tables = module.markdown(result)
+    assert len(tables.splitlines()) > 15 and "/interpolate" in tables
+    assert tables in (ROOT / "docs" / "demo.md").read_text(), "run `python benchmarks/demo_latency.py --render --write`"
