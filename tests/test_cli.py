@@ -150,6 +150,7 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
     assert [(r["stage"], r["epoch"]) for r in curve] == [(1, 1), (1, 2), (2, 3)]
     assert curve[2]["test_loss"] == fine["test_loss"]
     assert curve[2]["wall_seconds"] == pytest.approx(start_metrics["training_seconds"] + fine["wall_seconds"])
+    assert metrics["stages"][0]["evaluation"] == start_metrics["evaluation"]  # how the starting model scored
     # a model exported from a run without --init-from has one stage and no stage numbers
     assert "stages" not in start_metrics
     assert "stage" not in json.loads((trained["exported"] / "history.jsonl").read_text().splitlines()[0])

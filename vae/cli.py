@@ -236,6 +236,8 @@ def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]]
             "command": made["training_command"], "resumed": made.get("resumed", []), "epochs": made["epochs"],
             "train_config": made.get("train_config"), "training_seconds": made["training_seconds"],
         }] if {"training_command", "epochs", "training_seconds"} <= made.keys() else [])
+        if stages and "evaluation" in made:  # how the starting model scored: the last stage's result
+            stages = [*stages[:-1], {**stages[-1], "evaluation": made["evaluation"]}]
     if not stages or not curve:
         return [], []
     return stages, [{"stage": 1, **r} for r in curve]  # a one-stage curve is stage 1
@@ -265,6 +267,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     if args.evaluation:
         metrics["evaluation"] = json.loads(Path(args.evaluation).read_text())
+        if "stages" in metrics:
+            metrics["stages"][-1]["evaluation"] = metrics["evaluation"]
     dest = save_model(model, args.dest, metrics)
     # the training curve, for the model card (a fine-tuned model's starts with its starting model's)
     (dest / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in curve))
