@@ -83,4 +83,4 @@ def test_conditional_samples_are_the_requested_digit() -> None:
 def test_default_samples_are_recognisable_digits() -> None:
     result = confident_fraction(vae.load("default"), load_classifier())
     assert result["confident_fraction"] == pytest.approx(QUALITY["default"]["confident_fraction"], abs=0.01)
-    assert result["confident_fraction"] >= 0.6  # measured 65.8% (mean confidence 0.88)
+    assert result["confident_fraction"] >= 0.6  # measured 66.9% (mean confidence 0.88)
