@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 import vae
+from vae.checkpoint import training_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY = ROOT / "benchmarks" / "results" / "sample_quality.json"
@@ -78,16 +79,14 @@ def quality_table() -> str:
 
 def stages_table(name: str = "default") -> str:
     """How a model was trained, one row per stage (a fine-tuned model has several), then each stage's exact command."""
-    m = vae.load_metrics(name)
-    stages = m.get("stages") or [{"command": m["training_command"], "epochs": m["epochs"], "train_config": m["train_config"],
-                                  "training_seconds": m["training_seconds"]}]
+    stages = training_stages(vae.load_metrics(name))
     rows = ["| stage | objective | epochs | learning rate | wall-clock | test ELBO after | test NLL after |",
             "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
     for i, stage in enumerate(stages, 1):
         cfg = stage["train_config"]
         objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
         lr = f"{cfg['lr']:g}" + (f" → {cfg['lr'] * cfg['min_lr_ratio']:.2g} (cosine)" if cfg["lr_schedule"] == "cosine" else "")
-        ev = stage.get("evaluation") or (m.get("evaluation", {}) if i == len(stages) else {})
+        ev = stage.get("evaluation", {})
         nll = f"{ev['test_nll']:.2f} ± {ev['test_nll_stderr']:.2f}" if "test_nll" in ev else "—"
         rows.append(f"| {i} | {objective} | {stage['epochs']} | {lr} | {stage['training_seconds'] / 60:.1f} min "
                     f"| {_fmt(ev.get('test_elbo'))} | {nll} |")

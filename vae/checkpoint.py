@@ -118,6 +118,26 @@ def load_metrics(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def training_stages(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training stages recorded in an exported model's `metrics.json`, oldest first.
+
+    A fine-tuned model lists them under `stages`; a model trained in one run is one stage, built from
+    its `training_command`, `epochs`, `train_config` and `training_seconds` ([] when those are missing).
+    Each stage holds `command`, `resumed`, `epochs`, `train_config`, `training_seconds` and, when the
+    model was evaluated after it, `evaluation` (the last stage's is the model's own).
+    """
+    if metrics.get("stages"):
+        stages = [dict(stage) for stage in metrics["stages"]]
+    elif {"training_command", "epochs", "training_seconds"} <= metrics.keys():
+        stages = [{"command": metrics["training_command"], "resumed": metrics.get("resumed", []), "epochs": metrics["epochs"],
+                   "train_config": metrics.get("train_config"), "training_seconds": metrics["training_seconds"]}]
+    else:
+        return []
+    if "evaluation" in metrics:
+        stages[-1]["evaluation"] = metrics["evaluation"]
+    return stages
+
+
 def save_model(model: VAE, folder: str | os.PathLike[str], metrics: dict[str, Any] | None = None) -> Path:
     """Write `model.safetensors`, `config.json` (and `metrics.json`) into `folder`."""
     folder = Path(folder)

@@ -215,6 +215,8 @@ def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_confi
 
 def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The stages and curve of a fine-tuning run's starting model ([], [] when its record is missing)."""
+    from .checkpoint import load_metrics, training_stages
+
     if start is None:
         return [], []
     folder = Path(start["path"])
@@ -230,14 +232,8 @@ def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]]
         state = json.loads((folder / "state.json").read_text())
         stages, curve = _stages(json.loads((run / "command.json").read_text()), history, state["train_config"])
     else:  # an exported model folder
-        made = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
         curve = read_lines(folder / "history.jsonl")
-        stages = made.get("stages") or ([{
-            "command": made["training_command"], "resumed": made.get("resumed", []), "epochs": made["epochs"],
-            "train_config": made.get("train_config"), "training_seconds": made["training_seconds"],
-        }] if {"training_command", "epochs", "training_seconds"} <= made.keys() else [])
-        if stages and "evaluation" in made:  # how the starting model scored: the last stage's result
-            stages = [*stages[:-1], {**stages[-1], "evaluation": made["evaluation"]}]
+        stages = training_stages(load_metrics(folder))
     if not stages or not curve:
         return [], []
     return stages, [{"stage": 1, **r} for r in curve]  # a one-stage curve is stage 1

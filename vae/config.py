@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -42,7 +43,7 @@ def _check_ints(config: Any, names: tuple[str, ...], minimum: int) -> None:
 def _check_numbers(config: Any, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(config, name)
-        if not _is_number(value) or value != value or value in (float("inf"), float("-inf")):
+        if not _is_number(value) or not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, not {value!r}")
 
 
