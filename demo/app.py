@@ -258,9 +258,11 @@ def interpolation_tab(page: Page, tab: gr.Tab) -> None:
 def latent_space_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "A 2-D latent space can be seen whole: where the test digits land (posterior means), what the decoder draws across "
-        "the prior (a grid of equal prior mass), and what it draws at any point you pick with the sliders.",
+        "the prior (a grid of equal prior mass), and what it draws at any point you pick with the sliders. "
+        "latent2d-beta0.5 and latent2d-beta4 are the same VAE trained with the KL term weighted by β = 0.5 and 4.",
         ("theory/autoencoders.md", "autoencoders"),
         ("theory/kl.md", "the KL term"),
+        ("theory/beta.md", "β-VAE"),
         ("demo.md#latent-space", "this tab"),
     )
     with gr.Row():

@@ -29,10 +29,11 @@ from vae.preprocess import MAX_IMAGE_SIDE
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 SUBSET_FILE = "test_subset.safetensors"
-MODEL_NAMES = ("default", "latent2d", "ae2d", "cvae")
-IMAGE_MODELS = ("default", "latent2d", "ae2d")  # unconditional models that encode a picture
-SAMPLING_MODELS = ("default", "latent2d")  # unconditional VAEs: the prior is meaningful
-MAP_MODELS = ("latent2d", "ae2d")  # 2-D codes, drawn as a map
+BETA_MODELS = ("latent2d-beta0.5", "latent2d-beta4")  # latent2d (beta = 1) trained with KL weights 0.5 and 4
+MODEL_NAMES = ("default", "latent2d", *BETA_MODELS, "ae2d", "cvae")
+IMAGE_MODELS = ("default", "latent2d", *BETA_MODELS, "ae2d")  # unconditional models that encode a picture
+SAMPLING_MODELS = ("default", "latent2d", *BETA_MODELS)  # unconditional VAEs: the prior is meaningful
+MAP_MODELS = ("latent2d", *BETA_MODELS, "ae2d")  # 2-D codes, drawn as a map
 CONDITIONAL_MODEL = "cvae"
 NUM_STOCHASTIC = 8  # stochastic reconstructions shown per input
 SCORE_K = 16  # posterior samples per image for the negative-ELBO estimate (input and test digits alike)

@@ -4,11 +4,13 @@
 - the sample-quality table, from `benchmarks/results/sample_quality.json`
   (written by `python benchmarks/sample_quality.py`);
 - the training stages of `default`, from its `metrics.json`;
-- `default`'s test NLL among published numbers on the same protocol.
+- `default`'s test NLL among published numbers on the same protocol;
+- `default`'s NLL on training against test images, from `benchmarks/results/generalization.json`
+  (written by `python benchmarks/generalization.py`).
 
 Usage: python scripts/model_table.py [--write]
 With --write, replaces the blocks between `<!-- models-table:start -->` and `<!-- models-table:end -->`
-(README.md and docs/models.md) and between the `quality-table`, `default-stages` and `default-references` markers (docs/models.md); the tests
+(README.md and docs/models.md) and between the `quality-table`, `default-stages`, `default-references` and `generalization` markers (docs/models.md); the tests
 check that the pages hold the current tables.
 """
 
@@ -24,7 +26,8 @@ from vae.checkpoint import training_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY = ROOT / "benchmarks" / "results" / "sample_quality.json"
-ORDER = ["default", "latent2d", "ae2d", "cvae"]
+GENERALIZATION = ROOT / "benchmarks" / "results" / "generalization.json"
+ORDER = ["default", "latent2d", "latent2d-beta0.5", "latent2d-beta4", "ae2d", "cvae"]
 TARGET_NLL = 84.0  # the goal set for `default` (nats)
 # Published test NLLs on the same protocol (dynamically binarized MNIST, IWAE bound with k = 5000):
 # Burda et al. 2016, "Importance Weighted Autoencoders", table 1; pythae's VampPrior reproduction.
@@ -51,10 +54,12 @@ def table() -> str:
         cfg = vae.load(name).config
         ev = m.get("evaluation", {})
         arch = f"{cfg.arch} {'-'.join(map(str, cfg.hidden))}" + (f", {cfg.decoder} decoder" if cfg.arch == "conv" else "")
+        beta = m["train_config"]["beta"]
+        kind = cfg.kind + (f", β = {beta:g}" if beta != 1 else "")
         elbo = _fmt(ev.get("test_elbo"))
         nll = f"{_fmt(ev.get('test_nll'))} ± {_fmt(ev.get('test_nll_stderr'))} (k={ev['k']})" if "test_nll" in ev else "— (no likelihood)"
         rows.append(
-            f"| `{name}` | {cfg.kind} | {cfg.latent_dim} | {arch} | {m['epochs']} | {m['training_seconds'] / 60:.1f} min "
+            f"| `{name}` | {kind} | {cfg.latent_dim} | {arch} | {m['epochs']} | {m['training_seconds'] / 60:.1f} min "
             f"| {m['parameters']:,} | {m['file_bytes'] / 1e6:.2f} MB | {elbo} | {nll} |"
         )
     return "\n".join(rows)
@@ -105,6 +110,17 @@ def references_table(name: str = "default") -> str:
     return "\n".join(lines)
 
 
+def generalization_table() -> str:
+    """Each measured model's NLL estimate on training and on test images, and the gap."""
+    rows = ["| model | images per split | k | NLL, training images | NLL, test images | gap (test − training) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in json.loads(GENERALIZATION.read_text()).items():
+        train, test = r["train"], r["test"]
+        rows.append(f"| `{name}` | {r['num_images']:,} | {r['k']} | {train['nll']:.2f} ± {train['nll_stderr']:.2f} "
+                    f"| {test['nll']:.2f} ± {test['nll_stderr']:.2f} | {r['gap']:.2f} ± {r['gap_stderr']:.2f} |")
+    return "\n".join(rows)
+
+
 def replace_block(text: str, marker: str, block: str) -> str:
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
@@ -116,11 +132,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     models, quality, stages, references = table(), quality_table(), stages_table(), references_table()
-    print("\n\n\n".join([models, quality, stages, references]))  # blocks apart by two blank lines
+    generalization = generalization_table()
+    print("\n\n\n".join([models, quality, stages, references, generalization]))  # blocks apart by two blank lines
     if args.write:
         for path in (ROOT / "README.md", ROOT / "docs" / "models.md"):
             text = replace_block(path.read_text(), "models-table", models)
-            for marker, block in (("quality-table", quality), ("default-stages", stages), ("default-references", references)):
+            blocks = (("quality-table", quality), ("default-stages", stages), ("default-references", references),
+                      ("generalization", generalization))
+            for marker, block in blocks:
                 text = replace_block(text, marker, block)
             path.write_text(text)
 

@@ -26,11 +26,14 @@ ship() {  # ship RUN NAME [EVAL ARGS...]: evaluate runs/RUN and export it to vae
   fi
 }
 
-for name in "${@:-latent2d ae2d cvae default}"; do
+for name in "${@:-latent2d latent2d-beta0.5 latent2d-beta4 ae2d cvae default}"; do
   for n in $name; do
     case $n in
       latent2d) train latent2d --kind vae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
                 ship latent2d latent2d -k 5000 ;;
+      latent2d-beta0.5|latent2d-beta4)  # latent2d with the KL weighted by beta (the beta-VAE comparison)
+                train "$n" --kind vae --arch mlp --hidden 512 512 --latent-dim 2 --beta "${n#latent2d-beta}" --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
+                ship "$n" "$n" -k 5000 ;;
       ae2d)     train ae2d --kind ae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
                 ship ae2d ae2d ;;
       cvae)     train cvae --kind cvae --arch mlp --hidden 512 512 --latent-dim 16 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --warmup 5 --seed 0

@@ -80,12 +80,34 @@ def test_main_writes_json(train_speed, mnist_root: Path, tmp_path: Path, capsys:
     assert "| pytorch/examples | none (reference) | 1 |" in capsys.readouterr().out
 
 
-def test_demo_page_holds_the_saved_latency_tables() -> None:
-    """docs/demo.md shows the tables of benchmarks/results/demo_latency.json (`--render --write` puts them there)."""
-    spec = importlib.util.spec_from_file_location("demo_latency", ROOT / "benchmarks" / "demo_latency.py")
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_page_holds_the_saved_latency_tables() -> None:
+    """docs/demo.md shows the tables of benchmarks/results/demo_latency.json (`--render --write` puts them there)."""
+    module = _script("demo_latency")
     result = json.loads((ROOT / "benchmarks" / "results" / "demo_latency.json").read_text())
     tables = module.markdown(result)
     assert len(tables.splitlines()) > 15 and "/interpolate" in tables
     assert tables in (ROOT / "docs" / "demo.md").read_text(), "run `python benchmarks/demo_latency.py --render --write`"
+
+
+def test_generalization_compares_the_same_estimate_on_both_splits(mnist_root: Path, tmp_path: Path) -> None:
+    """benchmarks/generalization.py: the test-split numbers are `vae.evaluate` of the first n test images, the train-split
+    numbers differ from them, and the gap is their difference."""
+    import vae
+
+    out = tmp_path / "generalization.json"
+    _script("generalization").main(["latent2d", "-n", "20", "-k", "8", "--data-root", str(mnist_root), "--out", str(out)])
+    result = json.loads(out.read_text())["latent2d"]
+    test = vae.load_mnist(False, mnist_root).subset(20)
+    expected = vae.evaluate(vae.load("latent2d"), vae.binarized_test_set(test), k=8)
+    assert result["test"]["nll"] == pytest.approx(expected["test_nll"])
+    assert result["test"]["elbo"] == pytest.approx(expected["test_elbo"])
+    assert result["train"]["nll"] != pytest.approx(result["test"]["nll"])
+    assert result["gap"] == pytest.approx(result["test"]["nll"] - result["train"]["nll"])
+    assert result["k"] == 8 and result["num_images"] == 20

@@ -2,18 +2,24 @@
 
 Chromium comes from Debian (`apt-get install chromium`), not from Playwright's download. The test
 draws a stroke on the sketchpad, picks an example, presses every tab's button, waits for the
-output pictures and plots, and saves one screenshot per tab to docs/assets/screenshots/ (used by
-the README and docs/demo.md). Every request the page makes must go to the demo's own host.
+output pictures and plots, and saves one screenshot per tab. Every request the page makes must go
+to the demo's own host.
+
+The screenshots go to a temporary folder, so a test run leaves the repository as it was. To refresh
+the ones the README and docs/demo.md show, run it with
+`VAE_SCREENSHOTS=docs/assets/screenshots pytest tests/test_demo_browser.py`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_url
+from demo_server import THIRD_PARTY_WARNINGS, demo_url
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
 
@@ -26,7 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-SCREENSHOTS = ROOT / "docs" / "assets" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("VAE_SCREENSHOTS") or Path(tempfile.gettempdir()) / "vae-demo-screenshots")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_MS = 120_000  # generous: the first request of a model loads it, and CI machines may be busy
 

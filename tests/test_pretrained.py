@@ -20,7 +20,8 @@ import vae
 from vae.classifier import MaxPool2x2, conditional_accuracy, confident_fraction, load_classifier
 from vae.train import test_loss as recompute_test_loss
 
-SHIPPED = ["default", "latent2d", "ae2d", "cvae"]
+SHIPPED = ["default", "latent2d", "latent2d-beta0.5", "latent2d-beta4", "ae2d", "cvae"]
+BETA = {"latent2d-beta0.5": 0.5, "latent2d": 1.0, "latent2d-beta4": 4.0}  # name: KL weight it was trained with
 QUALITY = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "sample_quality.json").read_text())
 TOLERANCE_NATS = 0.05
 
@@ -43,7 +44,7 @@ def test_model_loads_offline_and_is_small(name: str) -> None:
 
 def test_shipped_weights_are_well_under_50_mb() -> None:
     total = sum((vae.checkpoint.resolve_model_dir(n) / "model.safetensors").stat().st_size for n in SHIPPED)
-    assert total < 25e6
+    assert total < 35e6  # measured 32.3 MB
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -55,12 +56,27 @@ def test_test_loss_matches_recorded_value(name: str, mnist_test: vae.MNIST) -> N
     assert measured["loss"] == pytest.approx(metrics["last_epoch"]["test_loss"], abs=TOLERANCE_NATS)
 
 
-@pytest.mark.parametrize("name", ["default", "latent2d", "cvae"])
+@pytest.mark.parametrize("name", ["default", "latent2d", "latent2d-beta0.5", "latent2d-beta4", "cvae"])
 def test_recorded_likelihood_is_consistent(name: str) -> None:
     ev = vae.load_metrics(name)["evaluation"]
     assert ev["k"] == 5000 and ev["num_images"] == 10000
     # The IWAE bound is at least the ELBO, so the NLL estimate is at most -ELBO.
     assert ev["test_nll"] <= -ev["test_elbo"]
+
+
+def test_the_kl_weight_trades_rate_for_distortion(mnist_test: vae.MNIST) -> None:
+    """The beta variants: a larger KL weight gives a smaller rate (KL); beta = 4 pays for it with a larger distortion
+    (reconstruction term); beta = 1, the only weight whose objective is the ELBO, has the best ELBO. (beta = 0.5 and 1
+    have the same distortion within noise: a 2-D code cannot carry much more. Measured on the whole test set,
+    distortion 131.0, 131.1, 136.7; rate 7.56, 6.79, 4.86; -ELBO 138.6, 137.9, 141.6 for beta = 0.5, 1, 4.)"""
+    bits, labels = vae.binarized_test_set(mnist_test)[:2000], mnist_test.labels[:2000]
+    terms = {}
+    for name, beta in BETA.items():
+        assert vae.load_metrics(name)["train_config"]["beta"] == beta
+        terms[beta] = recompute_test_loss(vae.load(name), bits, labels, batch_size=1000, device=torch.device("cpu"))
+    assert terms[0.5]["kl"] > terms[1.0]["kl"] > terms[4.0]["kl"], terms
+    assert terms[4.0]["reconstruction"] > max(terms[0.5]["reconstruction"], terms[1.0]["reconstruction"]) + 2, terms
+    assert terms[1.0]["loss"] < min(terms[0.5]["loss"], terms[4.0]["loss"]), terms
 
 
 def test_classifier_recognises_real_digits(mnist_test: vae.MNIST) -> None:
