@@ -4,13 +4,15 @@
 - the sample-quality table, from `benchmarks/results/sample_quality.json`
   (written by `python benchmarks/sample_quality.py`);
 - the training stages of `default`, from its `metrics.json`;
+- every model's exact training and evaluation commands, from its `metrics.json`;
 - `default`'s test NLL among published numbers on the same protocol;
 - `default`'s NLL on training against test images, from `benchmarks/results/generalization.json`
   (written by `python benchmarks/generalization.py`).
 
 Usage: python scripts/model_table.py [--write]
 With --write, replaces the blocks between `<!-- models-table:start -->` and `<!-- models-table:end -->`
-(README.md and docs/models.md) and between the `quality-table`, `default-stages`, `default-references` and `generalization` markers (docs/models.md); the tests
+(README.md and docs/models.md) and between the `quality-table`, `default-stages`, `default-references`, `generalization` and `commands` markers
+(docs/models.md); the tests
 check that the pages hold the current tables.
 """
 
@@ -43,8 +45,12 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _names() -> list[str]:
+    return sorted(vae.available_models(), key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+
 def table() -> str:
-    names = sorted(vae.available_models(), key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    names = _names()
     rows = [
         "| model | kind | latent | architecture | epochs | train time | parameters | file size | test ELBO | test NLL (IWAE k) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -99,6 +105,18 @@ def stages_table(name: str = "default") -> str:
     return "\n".join(rows) + "\n\n```bash\n" + "\n".join(commands) + "\n```"
 
 
+def commands_block() -> str:
+    """The exact commands behind every shipped model: training (each stage), then evaluation."""
+    lines = []
+    for name in _names():
+        metrics = vae.load_metrics(name)
+        lines.append(f"# {name}")
+        lines += [stage["command"] for stage in training_stages(metrics)]
+        if "command" in metrics.get("evaluation", {}):
+            lines.append(metrics["evaluation"]["command"])
+    return "```bash\n" + "\n".join(lines) + "\n```"
+
+
 def references_table(name: str = "default") -> str:
     """The model's test NLL among the published numbers and the target, best first."""
     ev = vae.load_metrics(name)["evaluation"]
@@ -132,13 +150,13 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     models, quality, stages, references = table(), quality_table(), stages_table(), references_table()
-    generalization = generalization_table()
-    print("\n\n\n".join([models, quality, stages, references, generalization]))  # blocks apart by two blank lines
+    generalization, commands = generalization_table(), commands_block()
+    print("\n\n\n".join([models, quality, stages, references, generalization, commands]))  # blocks apart by two blank lines
     if args.write:
         for path in (ROOT / "README.md", ROOT / "docs" / "models.md"):
             text = replace_block(path.read_text(), "models-table", models)
             blocks = (("quality-table", quality), ("default-stages", stages), ("default-references", references),
-                      ("generalization", generalization))
+                      ("generalization", generalization), ("commands", commands))
             for marker, block in blocks:
                 text = replace_block(text, marker, block)
             path.write_text(text)

@@ -50,7 +50,7 @@ def test_python_example_runs(tmp_path: Path) -> None:
 def test_model_tables_are_generated_from_metrics() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_table.py")], capture_output=True, text=True, check=True)
     models, *card_blocks = out.stdout.strip().split("\n\n\n")
-    assert len(card_blocks) == 4  # quality, default's stages, references, generalization
+    assert len(card_blocks) == 5  # quality, default's stages, references, generalization, commands
     assert models in README, "README.md: run `python scripts/model_table.py --write`"
     card = (ROOT / "docs" / "models.md").read_text()
     for block in [models, *card_blocks]:
