@@ -11,9 +11,9 @@
 
 Usage: python scripts/model_table.py [--write]
 With --write, replaces the blocks between `<!-- models-table:start -->` and `<!-- models-table:end -->`
-(README.md and docs/models.md) and between the `quality-table`, `default-stages`, `default-references`, `generalization` and `commands` markers
-(docs/models.md); the tests
-check that the pages hold the current tables.
+(README.md and docs/models.md) and between the `quality-table`, `default-stages`, `default-references`,
+`generalization` and `commands` markers (docs/models.md); the tests check that the pages hold the
+current tables.
 """
 
 from __future__ import annotations
