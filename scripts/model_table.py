@@ -68,6 +68,8 @@ def table() -> str:
             f"| `{name}` | {kind} | {cfg.latent_dim} | {arch} | {m['epochs']} | {m['training_seconds'] / 60:.1f} min "
             f"| {m['parameters']:,} | {m['file_bytes'] / 1e6:.2f} MB | {elbo} | {nll} |"
         )
+    total = sum(vae.load_metrics(name)["file_bytes"] for name in names)
+    rows.append(f"| all {len(names)} | | | | | | | {total / 1e6:.2f} MB | | |")
     return "\n".join(rows)
 
 
