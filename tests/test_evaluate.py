@@ -72,6 +72,21 @@ def test_chunking_bounds_memory_without_changing_the_shape(setup) -> None:
         log_likelihood(model, bits, k=0)
 
 
+def test_a_given_proposal_replaces_the_encoder(setup) -> None:
+    """`posterior=` the encoder's own (mu, logvar) changes nothing; another proposal changes the weights, and a
+    proposal far from the posterior gives a looser bound."""
+    model, bits = setup
+    with torch.no_grad():
+        mu, logvar = model.encode(bits)
+    torch.manual_seed(5)
+    own = evaluate_module.log_importance_weights(model, bits, 30, max_decodes=40)
+    torch.manual_seed(5)
+    given = evaluate_module.log_importance_weights(model, bits, 30, max_decodes=40, posterior=(mu, logvar))
+    assert torch.equal(own, given)
+    far = evaluate_module.log_importance_weights(model, bits, 30, posterior=(mu + 5.0, logvar))
+    assert (far.mean(dim=1) < own.mean(dim=1)).all()  # the ELBO of a proposal 5 standard units off is worse
+
+
 def test_conditional_models_are_evaluated_with_labels(mnist_test) -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="cvae", latent_dim=2, hidden=(16,))).eval()

@@ -24,15 +24,17 @@ from .objectives import iwae_bound
 
 @torch.no_grad()
 def log_importance_weights(
-    model: VAE, x: torch.Tensor, k: int, y: torch.Tensor | None = None, max_decodes: int = 25_000
+    model: VAE, x: torch.Tensor, k: int, y: torch.Tensor | None = None, max_decodes: int = 25_000,
+    posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """log w for k samples per image, computed in chunks of at most `max_decodes` decoded images.
 
     Memory stays bounded by `max_decodes` images whatever k is, so k = 5000 fits in a few hundred
-    MB. Shapes: x (B, C, H, W) -> (B, k).
+    MB. `posterior`: an optional Gaussian proposal (mu, logvar), as in
+    [`VAE.log_importance_weights`][vae.models.VAE.log_importance_weights]. Shapes: x (B, C, H, W) -> (B, k).
     """
     chunk = max(1, max_decodes // x.shape[0])
-    parts = [model.log_importance_weights(x, min(chunk, k - done), y) for done in range(0, k, chunk)]
+    parts = [model.log_importance_weights(x, min(chunk, k - done), y, posterior) for done in range(0, k, chunk)]
     return torch.cat(parts, dim=1)  # (B, k)
 
 

@@ -85,13 +85,17 @@ class VAE(nn.Module):
         logits = self.decode(z, y)  # (B, C, H, W)
         return elbo(x if target is None else target, logits, mu, logvar, beta=beta)
 
-    def log_importance_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def log_importance_weights(
+        self, x: torch.Tensor, k: int, y: torch.Tensor | None = None, posterior: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         r"""log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x) for k samples z_i ~ q(z | x).
 
-        Shapes: x (B, C, H, W) -> (B, k). Memory grows as B * k images; callers evaluating large k
-        split k into chunks (see [`vae.evaluate.log_likelihood`][vae.evaluate.log_likelihood]).
+        `posterior`, if given, is the (mu, logvar) of a Gaussian proposal used instead of the
+        encoder's, e.g. one refined for each image; any proposal gives a valid bound. Shapes:
+        x (B, C, H, W) -> (B, k). Memory grows as B * k images; callers evaluating large k split k
+        into chunks (see [`vae.evaluate.log_likelihood`][vae.evaluate.log_likelihood]).
         """
-        mu, logvar = self.encode(x, y)  # (B, D)
+        mu, logvar = self.encode(x, y) if posterior is None else posterior  # (B, D)
         z = self.reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))  # (k, B, D)
         flat_z = z.flatten(0, 1)  # (k*B, D)
         y_rep = None if y is None else y.repeat(k)  # (k*B,)
@@ -133,7 +137,9 @@ class Autoencoder(VAE):
         zero = torch.zeros((), device=x.device)
         return ElboTerms(rec, rec, zero, -rec)
 
-    def log_importance_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def log_importance_weights(
+        self, x: torch.Tensor, k: int, y: torch.Tensor | None = None, posterior: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         raise TypeError("an autoencoder defines no likelihood bound; importance weights need a VAE")
 
 
