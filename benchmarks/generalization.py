@@ -34,12 +34,15 @@ BATCH = 10  # images per batch of the k-sample bound
 
 
 def refine(model: vae.VAE, x: torch.Tensor, steps: int = REFINE_STEPS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image Gaussian proposals (mu, logvar), each (B, D): the encoder's, then `steps` Adam steps on the ELBO."""
+    """Per-image Gaussian proposals (mu, logvar), each (B, D): the encoder's, then `steps` Adam steps on the ELBO.
+
+    The model's own parameters are frozen (requires_grad off) and stay so: only the proposals move.
+    """
     with torch.no_grad():
         mu, logvar = model.encode(x)
     mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
     optimizer = torch.optim.Adam([mu, logvar], lr=REFINE_LR)
-    model.requires_grad_(False)  # only the proposals move
+    model.requires_grad_(False)
     for _ in range(steps):
         loss = -model.log_importance_weights(x, REFINE_SAMPLES, posterior=(mu, logvar)).mean()  # negative ELBO
         optimizer.zero_grad()
