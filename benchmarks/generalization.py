@@ -11,8 +11,9 @@ suboptimality in variational autoencoders") and the bound recomputed with the re
 What refinement gains is the encoder's share (the amortization gap); a gap left between the splits
 after refinement belongs to the decoder.
 
-Usage: python benchmarks/generalization.py [default] [-n 5000] [-k 1000] [--refine 500] [--data-root ../shared/data]
-Writes benchmarks/results/generalization.json and prints Markdown tables.
+Usage: python benchmarks/generalization.py [MODEL ...] [-n 5000] [-k 1000] [--refine 500] [--data-root ../shared/data]
+MODEL: shipped model names or model/run folders (default: default). Writes benchmarks/results/generalization.json
+(one entry per model) and prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -84,32 +85,34 @@ def measure(model: vae.VAE, train: vae.MNIST, test: vae.MNIST, n: int, k: int, n
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", nargs="?", default="default", help="shipped model name or model folder (default: default)")
+    parser.add_argument("models", nargs="*", default=["default"], help="shipped model names or model folders (default: default)")
     parser.add_argument("-n", type=int, default=5000, help="images from each split (default 5000)")
     parser.add_argument("-k", type=int, default=1000, help="importance samples per image (default 1000)")
     parser.add_argument("--refine", type=int, default=500, help="images per split whose proposals are refined (default 500; 0: none)")
     parser.add_argument("--data-root")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
-    model = vae.load(args.model)
-    if model.config.is_conditional:
-        args.refine = 0  # the refinement is written for unconditional VAEs
-    result = measure(model, vae.load_mnist(True, args.data_root), vae.load_mnist(False, args.data_root), args.n, args.k,
-                     args.refine)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({args.model: result}, indent=2) + "\n")
-    print(f"| {args.model}, first {args.n:,} images, k = {args.k} | NLL (nats) | ELBO (nats) |\n| --- | ---: | ---: |")
-    for split in ("train", "test"):
-        r = result[split]
-        print(f"| {split} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['elbo']:.2f} |")
-    print(f"\ngap (test - train NLL): {result['gap']:.2f} ± {result['gap_stderr']:.2f} nats")
-    if args.refine:
-        print(f"\n| first {args.refine:,} images | NLL, encoder's proposal | NLL, refined proposals | amortization gap |")
-        print("| --- | ---: | ---: | ---: |")
+    train, test = vae.load_mnist(True, args.data_root), vae.load_mnist(False, args.data_root)
+    results = {}
+    for name in args.models:
+        torch.manual_seed(0)
+        model = vae.load(name)
+        n_refine = 0 if model.config.is_conditional else args.refine  # the refinement is written for unconditional VAEs
+        results[name] = result = measure(model, train, test, args.n, args.k, n_refine)
+        print(f"| {name}, first {args.n:,} images, k = {args.k} | NLL (nats) | ELBO (nats) |\n| --- | ---: | ---: |")
         for split in ("train", "test"):
-            r = result[split]["refined"]
-            print(f"| {split} | {r['nll_encoder']:.2f} | {r['nll_refined']:.2f} | {r['amortization_gap']:.2f} |")
+            r = result[split]
+            print(f"| {split} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['elbo']:.2f} |")
+        print(f"\ngap (test - train NLL): {result['gap']:.2f} ± {result['gap_stderr']:.2f} nats\n")
+        if n_refine:
+            print(f"| first {n_refine:,} images | NLL, encoder's proposal | NLL, refined proposals | amortization gap |")
+            print("| --- | ---: | ---: | ---: |")
+            for split in ("train", "test"):
+                r = result[split]["refined"]
+                print(f"| {split} | {r['nll_encoder']:.2f} | {r['nll_refined']:.2f} | {r['amortization_gap']:.2f} |")
+            print()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
