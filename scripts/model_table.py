@@ -134,13 +134,14 @@ def generalization_table() -> str:
     """Each measured model's NLL estimate on training and on test images, and the gap."""
     rows = ["| model | images per split | k | NLL, training images | NLL, test images | gap (test − training) |",
             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in json.loads(GENERALIZATION.read_text()).items():
+    results = json.loads(GENERALIZATION.read_text())
+    for name, r in results.items():
         train, test = r["train"], r["test"]
         rows.append(f"| `{name}` | {r['num_images']:,} | {r['k']} | {train['nll']:.2f} ± {train['nll_stderr']:.2f} "
                     f"| {test['nll']:.2f} ± {test['nll_stderr']:.2f} | {r['gap']:.2f} ± {r['gap_stderr']:.2f} |")
     refined = ["", "| model | split | images | NLL, encoder's proposal | NLL, refined proposals | amortization gap |",
                "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for name, r in json.loads(GENERALIZATION.read_text()).items():
+    for name, r in results.items():
         for split, label in (("train", "training"), ("test", "test")):
             if "refined" in r[split]:
                 f = r[split]["refined"]

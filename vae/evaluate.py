@@ -41,7 +41,7 @@ def log_importance_weights(
 @torch.no_grad()
 def log_likelihood(
     model: VAE, images: torch.Tensor, k: int = 5000, labels: torch.Tensor | None = None, batch_size: int = 10,
-    seed: int = 0, progress: bool = False,
+    seed: int = 0, progress: bool = False, posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image IWAE estimate of log p(x) and ELBO estimate, each of shape (N,).
 
@@ -53,6 +53,8 @@ def log_likelihood(
         batch_size: images per batch (memory is bounded by chunking k regardless).
         seed: seeds the posterior samples, so repeated evaluations agree exactly.
         progress: show a tqdm progress bar.
+        posterior: optional Gaussian proposals (mu, logvar), each (N, D), used instead of the
+            encoder's (see [`VAE.log_importance_weights`][vae.models.VAE.log_importance_weights]).
     """
     from tqdm import tqdm  # the plain bar: tqdm.auto needs ipywidgets inside notebooks
 
@@ -67,7 +69,8 @@ def log_likelihood(
         for start in tqdm(range(0, images.shape[0], batch_size), disable=not progress, desc=f"IWAE k={k}"):
             x = images[start : start + batch_size].to(device)
             y = labels[start : start + batch_size].to(device) if conditional and labels is not None else None
-            log_w = log_importance_weights(model, x, k, y)  # (B, k)
+            proposal = None if posterior is None else tuple(p[start : start + batch_size].to(device) for p in posterior)
+            log_w = log_importance_weights(model, x, k, y, posterior=proposal)  # (B, k)
             log_px.append(iwae_bound(log_w).cpu())
             elbos.append(log_w.mean(dim=1).cpu())
     return torch.cat(log_px), torch.cat(elbos)
