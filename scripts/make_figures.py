@@ -37,6 +37,7 @@ import torch  # noqa: E402
 
 import vae  # noqa: E402
 from vae.checkpoint import resolve_model_dir  # noqa: E402
+from vae.config import read_jsonl  # noqa: E402
 from vae.evaluate import log_importance_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -355,8 +356,6 @@ def cvae() -> None:
 # -- training curves of the shipped models ------------------------------------------------------------
 def training_curves() -> None:
     """Each shipped model's per-epoch test loss (and training loss) from its history.jsonl."""
-    import json
-
     order = ("default", "cvae", "ae2d", "latent2d", "latent2d-beta0.5", "latent2d-beta4")
     names = [n for n in order if n in vae.available_models()]
     cols = min(3, len(names))
@@ -366,7 +365,7 @@ def training_curves() -> None:
         ax.axis("off")
     for ax, name in zip(axes.flat, names):
         folder = resolve_model_dir(name)
-        history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines() if line.strip()]
+        history = read_jsonl(folder / "history.jsonl")
         epochs = [r["epoch"] for r in history]
         variational = vae.load(name).config.is_variational
         test_label = "test $-$ELBO" if variational else "test reconstruction"

@@ -216,23 +216,20 @@ def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_confi
 def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The stages and curve of a fine-tuning run's starting model ([], [] when its record is missing)."""
     from .checkpoint import load_metrics, training_stages
+    from .config import read_jsonl
 
     if start is None:
         return [], []
     folder = Path(start["path"])
-
-    def read_lines(path: Path) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-
     if (folder / "state.json").is_file():  # a run's checkpoint: its record is in the run folder
         run = folder.parent
-        history = read_lines(run / "history.jsonl")
+        history = read_jsonl(run / "history.jsonl")
         if not history or not (run / "command.json").is_file():
             return [], []
         state = json.loads((folder / "state.json").read_text())
         stages, curve = _stages(json.loads((run / "command.json").read_text()), history, state["train_config"])
     else:  # an exported model folder
-        curve = read_lines(folder / "history.jsonl")
+        curve = read_jsonl(folder / "history.jsonl")
         stages = training_stages(load_metrics(folder))
     if not stages or not curve:
         return [], []

@@ -202,6 +202,12 @@ def save_json(path: str | Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file such as history.jsonl, one per non-empty line ([] if the file is missing)."""
+    path = Path(path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read a `config.json`, with a clear error for a missing or malformed file."""
     path = Path(path)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import torch
 
 from .checkpoint import CheckpointError, load, load_state, read_checkpoint, recover_checkpoint, restore_optimizer, write_checkpoint
-from .config import ConfigError, ModelConfig, TrainConfig, from_dict, to_dict
+from .config import ConfigError, ModelConfig, TrainConfig, from_dict, read_jsonl, to_dict
 from .data import MNIST, binarize, binarized_test_set
 from .models import VAE, build_model, num_parameters
 from .objectives import iwae_bound
@@ -279,7 +279,6 @@ def _read_history(path: Path, epochs: int) -> list[dict[str, Any]]:
     """The first `epochs` lines of history.jsonl, rewriting the file without any later lines."""
     if not path.is_file():
         return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in lines if r["epoch"] <= epochs]
+    kept = [r for r in read_jsonl(path) if r["epoch"] <= epochs]
     path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     return kept
