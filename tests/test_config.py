@@ -43,7 +43,8 @@ def test_configs_are_frozen() -> None:
      {"warmup_epochs": -1.0}, {"objective": "vi"}, {"iwae_k": 0}, {"binarize": "static"}, {"train_size": 0},
      {"epochs": 2.5}, {"epochs": True}, {"batch_size": "128"}, {"iwae_k": 8.0}, {"seed": -1}, {"seed": None},
      {"lr": "1e-3"}, {"beta": float("inf")}, {"min_lr_ratio": 1.5}, {"min_lr_ratio": None}, {"grad_clip": 0.0},
-     {"grad_clip": "5"}, {"train_size": 10.5}, {"eval_batch_size": 0}],
+     {"grad_clip": "5"}, {"train_size": 10.5}, {"eval_batch_size": 0}, {"decoder_dropout": 1.0},
+     {"decoder_dropout": -0.1}, {"decoder_dropout": float("nan")}],
 )
 def test_invalid_train_configs_are_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

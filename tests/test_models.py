@@ -1,4 +1,4 @@
-"""Building models and running them: shapes for every kind and body, loss terms, importance weights.
+"""Building models and running them: shapes for every kind and body, loss terms, importance weights, dropout.
 
 Shape key: B batch, D latent size, k importance samples.
 """
@@ -162,6 +162,33 @@ def test_target_argument_changes_what_is_reconstructed() -> None:
     torch.manual_seed(1)
     b = model(x)
     assert torch.equal(a.kl, b.kl) and not torch.equal(a.reconstruction, b.reconstruction)
+
+
+def test_decoder_dropout_acts_only_while_training() -> None:
+    """Dropout on the decoder's hidden units: same parameters, stochastic in train(), identical in eval()."""
+    config = ModelConfig(latent_dim=3, hidden=(64, 32))
+    torch.manual_seed(0)
+    plain, dropped = build_model(config), build_model(config, decoder_dropout=0.5)
+    assert dropped.load_state_dict(plain.state_dict()) is not None  # strict: the same parameter names
+    z = torch.randn(4, 3)
+    dropped.eval()
+    assert torch.equal(dropped.decode(z), plain.decode(z))
+    dropped.train()
+    seen = []  # (input, output) of the decoder's last activation slot: ReLU, then dropout
+    dropped.decoder.net[3].register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
+    first, second = dropped.decode(z), dropped.decode(z)
+    assert not torch.equal(first, second) and not torch.equal(first, plain.decode(z))
+    pre, out = seen[0]
+    active = pre > 0  # units the ReLU lets through
+    zeroed = (out == 0) & active
+    assert 0.3 < zeroed.sum() / active.sum() < 0.7  # about half of the live units dropped
+    assert torch.allclose(out[active & ~zeroed], 2 * pre[active & ~zeroed])  # survivors scaled by 1 / (1 - p)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in dropped.encoder.modules())  # the encoder is untouched
+
+
+def test_decoder_dropout_needs_an_mlp_decoder() -> None:
+    with pytest.raises(ConfigError, match="MLP decoder"):
+        build_model(ModelConfig(arch="conv", decoder="conv", latent_dim=2, hidden=(16,), channels=4), decoder_dropout=0.1)
 
 
 @pytest.mark.parametrize(

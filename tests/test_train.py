@@ -215,9 +215,10 @@ def test_history_and_grids_are_written_every_epoch(splits, tmp_path: Path) -> No
         (ModelConfig(kind="cvae", latent_dim=2, hidden=(16,)), {}, {"train_reconstruction", "train_kl"}),
         (ModelConfig(kind="ae", latent_dim=2, hidden=(16,)), {}, {"train_reconstruction", "train_kl"}),
         (ModelConfig(latent_dim=2, hidden=(16,)), {"objective": "iwae", "iwae_k": 4}, {"train_iwae"}),
+        (ModelConfig(latent_dim=2, hidden=(16, 16)), {"decoder_dropout": 0.3}, {"train_kl"}),
         (ModelConfig(arch="conv", latent_dim=2, hidden=(16,), channels=2), {"binarize": "none", "grad_clip": 1.0}, {"train_kl"}),
     ],
-    ids=["cvae", "ae", "iwae", "conv-gray-clipped"],
+    ids=["cvae", "ae", "iwae", "decoder-dropout", "conv-gray-clipped"],
 )
 def test_other_models_and_objectives_train(splits, tmp_path: Path, model: ModelConfig, settings: dict, keys: set) -> None:
     train, test = splits

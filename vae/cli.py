@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int)
     o.add_argument("--train-size", type=int, help="use only the first N training images")
     o.add_argument("--grad-clip", type=float)
+    o.add_argument("--decoder-dropout", type=float, help="dropout on the MLP decoder's hidden layers while training (default 0)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
     _add_data_args(t)
@@ -89,7 +90,7 @@ def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
-            "iwae_k", "binarize", "seed", "train_size", "grad_clip")
+            "iwae_k", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout")
     return {k: v for k in keys if (v := getattr(args, k)) is not None}
 
 

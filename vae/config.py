@@ -130,6 +130,9 @@ class TrainConfig:
         seed: seeds initialisation, shuffling, binarization and the reparameterization noise.
         train_size: use only the first N training images (None: all 60,000).
         grad_clip: clip the global gradient norm to this value (None: no clipping).
+        decoder_dropout: dropout probability on the hidden layers of the MLP decoder while
+            training (0: none). It regularises a decoder that overfits; evaluation, sampling and
+            the saved weights are unaffected (dropout is off in `eval()` mode).
         eval_batch_size: batch size for the per-epoch test loss.
     """
 
@@ -146,12 +149,13 @@ class TrainConfig:
     seed: int = 0
     train_size: int | None = None
     grad_clip: float | None = None
+    decoder_dropout: float = 0.0
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
         _check_ints(self, ("epochs", "batch_size", "iwae_k", "eval_batch_size"), 1)
         _check_ints(self, ("seed",), 0)
-        _check_numbers(self, ("lr", "min_lr_ratio", "beta", "warmup_epochs"))
+        _check_numbers(self, ("lr", "min_lr_ratio", "beta", "warmup_epochs", "decoder_dropout"))
         if self.train_size is not None:
             _check_ints(self, ("train_size",), 1)
         if self.grad_clip is not None:
@@ -160,6 +164,8 @@ class TrainConfig:
                 raise ConfigError(f"grad_clip must be positive, not {self.grad_clip!r}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"min_lr_ratio must lie in [0, 1], not {self.min_lr_ratio!r}")
+        if not 0 <= self.decoder_dropout < 1:
+            raise ConfigError(f"decoder_dropout must lie in [0, 1), not {self.decoder_dropout!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, not {self.lr!r}")
         if self.lr_schedule not in ("constant", "cosine"):

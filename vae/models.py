@@ -25,13 +25,13 @@ class VAE(nn.Module):
     $p(z) = \mathcal N(0, I)$, $p_\theta(x \mid z) = \prod_i \operatorname{Bernoulli}(x_i; \sigma(\ell_\theta(z)_i))$.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, decoder_dropout: float = 0.0) -> None:
         super().__init__()
         self.config = config
         cond_dim = config.num_classes if config.is_conditional else 0
         code_size = 2 * config.latent_dim if config.is_variational else config.latent_dim
         self.encoder = build_encoder(config, code_size, cond_dim)
-        self.decoder = build_decoder(config, cond_dim)
+        self.decoder = build_decoder(config, cond_dim, decoder_dropout)
 
     # -- conditioning -------------------------------------------------------------------------
     def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
@@ -143,10 +143,14 @@ class Autoencoder(VAE):
         raise TypeError("an autoencoder defines no likelihood bound; importance weights need a VAE")
 
 
-def build_model(config: ModelConfig) -> VAE:
-    """The model that `config.kind` names, with freshly initialised weights."""
+def build_model(config: ModelConfig, decoder_dropout: float = 0.0) -> VAE:
+    """The model that `config.kind` names, with freshly initialised weights.
+
+    `decoder_dropout` is a training-time regulariser (see
+    [`TrainConfig.decoder_dropout`][vae.TrainConfig]); it changes no parameter.
+    """
     cls = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder}[config.kind]
-    return cls(config)
+    return cls(config, decoder_dropout)
 
 
 def num_parameters(model: nn.Module) -> int:

@@ -13,16 +13,20 @@ import math
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import ConfigError, ModelConfig
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
+def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers with ReLU (then dropout, if any) between them, none after the last.
+
+    The activation and its dropout share one slot of the sequence, so the parameter names
+    (`0.weight`, `2.weight`, ...) are the same with and without dropout.
+    """
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(nn.Sequential(nn.ReLU(), nn.Dropout(dropout)) if dropout > 0 else nn.ReLU())
     return nn.Sequential(*layers)
 
 
@@ -57,12 +61,15 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """An MLP from the code (and condition) to logits: (B, D) -> (B, C, H, W)."""
+    """An MLP from the code (and condition) to logits: (B, D) -> (B, C, H, W).
 
-    def __init__(self, config: ModelConfig, cond_dim: int = 0) -> None:
+    `dropout` > 0 drops hidden units while training (a regulariser); it is off in `eval()` mode.
+    """
+
+    def __init__(self, config: ModelConfig, cond_dim: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
         self.image_shape = config.image_shape
-        self.net = _mlp([config.latent_dim + cond_dim, *reversed(config.hidden), config.num_pixels])
+        self.net = _mlp([config.latent_dim + cond_dim, *reversed(config.hidden), config.num_pixels], dropout)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if cond is not None:
@@ -132,7 +139,14 @@ def build_encoder(config: ModelConfig, out_features: int, cond_dim: int = 0) -> 
     return cls(config, out_features, cond_dim)
 
 
-def build_decoder(config: ModelConfig, cond_dim: int = 0) -> nn.Module:
-    """The decoder body: convolutional only when both `arch` and `decoder` say `"conv"`."""
-    cls = ConvDecoder if (config.arch == "conv" and config.decoder == "conv") else MLPDecoder
-    return cls(config, cond_dim)
+def build_decoder(config: ModelConfig, cond_dim: int = 0, dropout: float = 0.0) -> nn.Module:
+    """The decoder body: convolutional only when both `arch` and `decoder` say `"conv"`.
+
+    `dropout` (on the hidden layers while training) is for the MLP decoder only.
+    """
+    if config.arch == "conv" and config.decoder == "conv":
+        if dropout > 0:
+            raise ConfigError("decoder dropout applies to the MLP decoder's hidden layers; the conv decoder has none. "
+                              "Use --decoder mlp or drop --decoder-dropout")
+        return ConvDecoder(config, cond_dim)
+    return MLPDecoder(config, cond_dim, dropout)

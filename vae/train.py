@@ -167,7 +167,7 @@ def train(
         raise ConfigError("an autoencoder cannot be trained with the IWAE objective (it has no posterior)")
 
     torch.manual_seed(train_config.seed)
-    model = build_model(model_config).to(dev)
+    model = build_model(model_config, train_config.decoder_dropout).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     history: list[dict[str, Any]] = []
     start_epoch = 0
