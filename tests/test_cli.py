@@ -160,14 +160,19 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
 def test_init_from_a_run_folder_records_its_stages(trained: dict, mnist_root: Path) -> None:
     """Fine-tuning a run folder (as scripts/train_pretrained.sh does) also carries the run's command and curve over."""
     run = trained["base"] / "fine-tuned-from-run"
+    evaluation = trained["run"] / "evaluation.json"  # where scripts/train_pretrained.sh puts a run's evaluation
+    assert vae_cli("evaluate", trained["run"], "-k", "2", "--test-size", "20", "--out", evaluation, "--data-root", mnist_root)[0] == 0
     status, _, err = vae_cli("train", "--out", run, "--init-from", trained["run"], "--epochs", "1", "--train-size", "256",
                              "--lr", "1e-9", "--data-root", mnist_root, "--no-progress", "--no-grids")
     assert status == 0, err
     exported = trained["base"] / "fine-tuned-from-run-export"
     assert vae_cli("export", run, exported)[0] == 0
+    evaluation.unlink()
     metrics = vae.load_metrics(exported)
     start_command = json.loads((trained["run"] / "command.json").read_text())["command"]
+    assert metrics["init_from"]["training_command"] == start_command
     assert [s["command"] for s in metrics["stages"]] == [start_command, metrics["training_command"]]
+    assert metrics["stages"][0]["evaluation"]["k"] == 2 and "evaluation" not in metrics["stages"][1]  # the start's score
     assert metrics["epochs"] == 3 and metrics["stages"][0]["train_config"]["epochs"] == 2
     curve = [json.loads(line) for line in (exported / "history.jsonl").read_text().splitlines()]
     assert [(r["stage"], r["epoch"]) for r in curve] == [(1, 1), (1, 2), (2, 3)]

@@ -100,7 +100,10 @@ def _provenance(model: str) -> dict[str, Any]:
 
     folder = resolve_model_dir(model)
     made = load_metrics(folder)
-    return {"model": model, "path": str(folder), "training_command": made.get("training_command"), "epochs": made.get("epochs", made.get("epoch"))}
+    command = made.get("training_command")
+    if command is None and (folder.parent / "command.json").is_file():  # a run's checkpoint: the run holds its command
+        command = json.loads((folder.parent / "command.json").read_text()).get("command")
+    return {"model": model, "path": str(folder), "training_command": command, "epochs": made.get("epochs", made.get("epoch"))}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -200,7 +203,7 @@ def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_confi
 
     A run started with `--init-from` continues a saved model: when the starting model's record can
     be found (an exported model folder with `metrics.json` and `history.jsonl`, or a run folder with
-    `command.json` and `history.jsonl`), its stages come first, and this run's epochs and wall-clock
+    `command.json` and `history.jsonl`, and `evaluation.json` if it was evaluated), its stages come first, and this run's epochs and wall-clock
     seconds are counted on from where they ended. Each history line gets the number of its stage
     (only when there is more than one).
     """
@@ -229,6 +232,8 @@ def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]]
             return [], []
         state = json.loads((folder / "state.json").read_text())
         stages, curve = _stages(json.loads((run / "command.json").read_text()), history, state["train_config"])
+        if (run / "evaluation.json").is_file():  # written by `vae evaluate RUN --out RUN/evaluation.json`
+            stages[-1]["evaluation"] = json.loads((run / "evaluation.json").read_text())
     else:  # an exported model folder
         curve = read_jsonl(folder / "history.jsonl")
         stages = training_stages(load_metrics(folder))
