@@ -12,13 +12,15 @@ What refinement gains is the encoder's share (the amortization gap); a gap left 
 after refinement belongs to the decoder.
 
 Usage: python benchmarks/generalization.py [MODEL ...] [-n 5000] [-k 1000] [--refine 500] [--data-root ../shared/data]
-MODEL: shipped model names or model/run folders (default: default). Writes benchmarks/results/generalization.json
-(one entry per model) and prints Markdown tables.
+MODEL: shipped model names or model/run folders (default: default). Updates benchmarks/results/generalization.json
+(one entry per model, named as given; the entries of models not measured this time are kept) and prints Markdown
+tables. Each entry records the SHA-256 of the weights it measured, so a stale entry for a shipped model is caught.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,12 @@ def measure(model: vae.VAE, train: vae.MNIST, test: vae.MNIST, n: int, k: int, n
     return results
 
 
+def weights_sha256(name: str) -> str:
+    """The SHA-256 of the `model.safetensors` that a model name or folder resolves to."""
+    folder = vae.checkpoint.resolve_model_dir(name)
+    return hashlib.sha256((folder / vae.checkpoint.WEIGHTS).read_bytes()).hexdigest()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=["default"], help="shipped model names or model folders (default: default)")
@@ -81,12 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     train, test = vae.load_mnist(True, args.data_root), vae.load_mnist(False, args.data_root)
-    results = {}
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for name in args.models:
         torch.manual_seed(0)
         model = vae.load(name)
         n_refine = 0 if model.config.is_conditional else args.refine  # the refinement is written for unconditional VAEs
-        results[name] = result = measure(model, train, test, args.n, args.k, n_refine)
+        results[name] = result = {"weights_sha256": weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine)}
         print(f"| {name}, first {args.n:,} images, k = {args.k} | NLL (nats) | ELBO (nats) |\n| --- | ---: | ---: |")
         for split in ("train", "test"):
             r = result[split]
@@ -99,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
                 r = result[split]["refined"]
                 print(f"| {split} | {r['nll_encoder']:.2f} | {r['nll_refined']:.2f} | {r['amortization_gap']:.2f} |")
             print()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each model: an interruption keeps the rest
 
 
 if __name__ == "__main__":

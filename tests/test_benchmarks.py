@@ -5,6 +5,7 @@ It checks that both implementations train and report the same quantity, not the 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -102,9 +103,13 @@ def test_generalization_compares_the_same_estimate_on_both_splits(mnist_root: Pa
     import vae
 
     out = tmp_path / "generalization.json"
+    out.write_text(json.dumps({"earlier": {"k": 1}}))  # an entry measured before is kept
     _script("generalization").main(["latent2d", "-n", "20", "-k", "8", "--refine", "4", "--data-root", str(mnist_root),
                                     "--out", str(out)])
-    result = json.loads(out.read_text())["latent2d"]
+    results = json.loads(out.read_text())
+    assert results["earlier"] == {"k": 1}
+    result = results["latent2d"]
+    assert result["weights_sha256"] == hashlib.sha256((vae.checkpoint.PRETRAINED_DIR / "latent2d" / "model.safetensors").read_bytes()).hexdigest()
     test = vae.load_mnist(False, mnist_root).subset(20)
     expected = vae.evaluate(vae.load("latent2d"), vae.binarized_test_set(test), k=8)
     assert result["test"]["nll"] == pytest.approx(expected["test_nll"])
@@ -116,6 +121,19 @@ def test_generalization_compares_the_same_estimate_on_both_splits(mnist_root: Pa
         refined = result[split]["refined"]
         assert refined["num_images"] == 4
         assert refined["amortization_gap"] == pytest.approx(refined["nll_encoder"] - refined["nll_refined"])
+
+
+def test_generalization_results_of_shipped_models_are_current() -> None:
+    """Every entry for a shipped model measured the weights that ship now (the model card shows these numbers)."""
+    import vae
+
+    generalization = _script("generalization")
+    results = json.loads(generalization.RESULTS.read_text())
+    shipped = [name for name in results if name in vae.available_models()]
+    assert "default" in shipped
+    for name in shipped:
+        assert results[name]["weights_sha256"] == generalization.weights_sha256(name), (
+            f"{name} changed since it was measured: run `python benchmarks/generalization.py {name}`")
 
 
 def test_refined_proposals_have_a_better_elbo(mnist_test) -> None:
