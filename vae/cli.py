@@ -203,9 +203,9 @@ def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_confi
 
     A run started with `--init-from` continues a saved model: when the starting model's record can
     be found (an exported model folder with `metrics.json` and `history.jsonl`, or a run folder with
-    `command.json` and `history.jsonl`, and `evaluation.json` if it was evaluated), its stages come first, and this run's epochs and wall-clock
-    seconds are counted on from where they ended. Each history line gets the number of its stage
-    (only when there is more than one).
+    `command.json`, `history.jsonl` and, if it was evaluated, `evaluation.json`), its stages come
+    first, and this run's epochs and wall-clock seconds are counted on from where they ended. Each
+    history line gets the number of its stage (only when there is more than one).
     """
     earlier, curve = _starting_stages(commands.get("init_from"))
     epochs0 = sum(stage["epochs"] for stage in earlier)
