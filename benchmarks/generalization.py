@@ -5,6 +5,10 @@ each binarized once with the fixed test seed. A model that fits its training ima
 than unseen ones is limited by overfitting (more capacity would not help it); a small gap means the
 model is limited by its capacity or its training time.
 
+A model trained on only the first T training images (`--train-size T`) is also measured on the first N
+training images it never saw (T, T + 1, ...). Held-out training images against its training images is the
+overfitting; test images against held-out ones is how much harder the test split is for the model.
+
 Which network overfits? For the first R images of each split, the encoder's Gaussian q(z | x) is
 also refined image by image (Adam on the ELBO, the decoder fixed; Cremer et al., 2018, "Inference
 suboptimality in variational autoencoders") and the bound recomputed with the refined proposal.
@@ -52,11 +56,14 @@ def refine(model: vae.VAE, x: torch.Tensor, steps: int = REFINE_STEPS) -> tuple[
     return mu.detach(), logvar.detach()
 
 
-def measure(model: vae.VAE, train: vae.MNIST, test: vae.MNIST, n: int, k: int, n_refine: int = 0) -> dict[str, Any]:
+def measure(model: vae.VAE, train: vae.MNIST, test: vae.MNIST, n: int, k: int, n_refine: int = 0,
+            heldout: vae.MNIST | None = None) -> dict[str, Any]:
     """NLL and ELBO estimates (nats) of the first n images of each split and the gap between them; for the first
-    n_refine images, the NLL with the encoder's and with refined proposals (unconditional VAEs)."""
+    n_refine images, the NLL with the encoder's and with refined proposals (unconditional VAEs). `heldout`: training
+    images the model was not trained on, measured as a third split."""
     results: dict[str, Any] = {"k": k, "num_images": n}
-    for split, data in (("train", train), ("test", test)):
+    splits = [("train", train), ("test", test)] + ([("heldout", heldout)] if heldout is not None else [])
+    for split, data in splits:
         subset = data.subset(n)
         labels = subset.labels if model.config.is_conditional else None
         bits = vae.binarized_test_set(subset)
@@ -69,8 +76,28 @@ def measure(model: vae.VAE, train: vae.MNIST, test: vae.MNIST, n: int, k: int, n
             results[split]["refined"] = {"num_images": x.shape[0], "nll_encoder": encoder, "nll_refined": refined,
                                          "amortization_gap": encoder - refined}
     results["gap"] = results["test"]["nll"] - results["train"]["nll"]
-    results["gap_stderr"] = (results["test"]["nll_stderr"] ** 2 + results["train"]["nll_stderr"] ** 2) ** 0.5  # independent images
+    results["gap_stderr"] = _stderr(results, "test", "train")
+    if heldout is not None:
+        results["heldout_gap"] = results["heldout"]["nll"] - results["train"]["nll"]  # overfitting
+        results["heldout_gap_stderr"] = _stderr(results, "heldout", "train")
+        results["split_gap"] = results["test"]["nll"] - results["heldout"]["nll"]  # the test split's difficulty
+        results["split_gap_stderr"] = _stderr(results, "test", "heldout")
     return results
+
+
+def _stderr(results: dict[str, Any], a: str, b: str) -> float:
+    """Standard error of the difference of two splits' mean NLLs (independent images)."""
+    return (results[a]["nll_stderr"] ** 2 + results[b]["nll_stderr"] ** 2) ** 0.5
+
+
+def train_size(name: str) -> int | None:
+    """How many of the first training images the model `name` was trained on (None: all of them), from the
+    `train_config` of an exported model's metrics.json or of a run checkpoint's state.json."""
+    folder = vae.checkpoint.resolve_model_dir(name)
+    for path in (folder / vae.checkpoint.METRICS, folder / vae.checkpoint.STATE):
+        if path.is_file() and "train_config" in (record := json.loads(path.read_text())):
+            return record["train_config"]["train_size"]
+    return None
 
 
 def weights_sha256(name: str) -> str:
@@ -94,16 +121,27 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(0)
         model = vae.load(name)
         n_refine = 0 if model.config.is_conditional else args.refine  # the refinement is written for unconditional VAEs
-        results[name] = result = {"weights_sha256": weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine)}
+        size = train_size(name)
+        heldout = None if size is None or size >= len(train.labels) else vae.MNIST(train.images[size:], train.labels[size:])
+        results[name] = result = {"weights_sha256": weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine, heldout)}
+        if heldout is not None:
+            result["train_size"] = size
         print(f"| {name}, first {args.n:,} images, k = {args.k} | NLL (nats) | ELBO (nats) |\n| --- | ---: | ---: |")
-        for split in ("train", "test"):
-            r = result[split]
-            print(f"| {split} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['elbo']:.2f} |")
-        print(f"\ngap (test - train NLL): {result['gap']:.2f} ± {result['gap_stderr']:.2f} nats\n")
+        for split in ("train", "heldout", "test"):
+            if split in result:
+                r = result[split]
+                print(f"| {split} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['elbo']:.2f} |")
+        print(f"\ngap (test - train NLL): {result['gap']:.2f} ± {result['gap_stderr']:.2f} nats")
+        if "heldout" in result:
+            print(f"held-out - train: {result['heldout_gap']:.2f} ± {result['heldout_gap_stderr']:.2f} nats; "
+                  f"test - held-out: {result['split_gap']:.2f} ± {result['split_gap_stderr']:.2f} nats")
+        print()
         if n_refine:
             print(f"| first {n_refine:,} images | NLL, encoder's proposal | NLL, refined proposals | amortization gap |")
             print("| --- | ---: | ---: | ---: |")
-            for split in ("train", "test"):
+            for split in ("train", "test", "heldout"):
+                if split not in result:
+                    continue
                 r = result[split]["refined"]
                 print(f"| {split} | {r['nll_encoder']:.2f} | {r['nll_refined']:.2f} | {r['amortization_gap']:.2f} |")
             print()

@@ -147,7 +147,15 @@ def generalization_table() -> str:
                 f = r[split]["refined"]
                 refined.append(f"| `{name}` | {label} | {f['num_images']:,} | {f['nll_encoder']:.2f} | {f['nll_refined']:.2f} "
                                f"| {f['amortization_gap']:.2f} |")
-    return "\n".join(rows + (refined if len(refined) > 3 else []))
+    heldout = ["", "| model | trained on | images per split | NLL, training images | NLL, held-out training images "
+               "| NLL, test images | held-out − training (overfitting) | test − held-out (split) |",
+               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        if "heldout" in r:
+            nll = [f"{r[s]['nll']:.2f} ± {r[s]['nll_stderr']:.2f}" for s in ("train", "heldout", "test")]
+            heldout.append(f"| `{name}` | first {r['train_size']:,} | {r['num_images']:,} | {' | '.join(nll)} "
+                           f"| {r['heldout_gap']:.2f} ± {r['heldout_gap_stderr']:.2f} | {r['split_gap']:.2f} ± {r['split_gap_stderr']:.2f} |")
+    return "\n".join(rows + (refined if len(refined) > 3 else []) + (heldout if len(heldout) > 3 else []))
 
 
 def replace_block(text: str, marker: str, block: str) -> str:

@@ -123,6 +123,32 @@ def test_generalization_compares_the_same_estimate_on_both_splits(mnist_root: Pa
         assert refined["amortization_gap"] == pytest.approx(refined["nll_encoder"] - refined["nll_refined"])
 
 
+@pytest.mark.parametrize("record", ["metrics.json", "state.json"])  # an exported model, a run's checkpoint
+def test_generalization_measures_held_out_training_images(mnist_root: Path, tmp_path: Path, record: str) -> None:
+    """A model trained on the first T training images is also measured on images T, T + 1, ... of the training split,
+    and the gap is split into overfitting (held-out - training) and the test split's difficulty (test - held-out)."""
+    import vae
+
+    model = vae.load("latent2d")
+    vae.save_model(model, tmp_path / "part")
+    (tmp_path / "part" / record).write_text(json.dumps({"train_config": {"train_size": 59_980}}))
+    out = tmp_path / "generalization.json"
+    _script("generalization").main([str(tmp_path / "part"), "-n", "10", "-k", "8", "--refine", "0",
+                                    "--data-root", str(mnist_root), "--out", str(out)])
+    result = json.loads(out.read_text())[str(tmp_path / "part")]
+    assert result["train_size"] == 59_980
+    train = vae.load_mnist(True, mnist_root)
+    unseen = vae.MNIST(train.images[59_980:59_990], train.labels[59_980:59_990])
+    expected = vae.evaluate(model, vae.binarized_test_set(unseen), k=8)
+    assert result["heldout"]["nll"] == pytest.approx(expected["test_nll"])
+    assert result["heldout_gap"] == pytest.approx(result["heldout"]["nll"] - result["train"]["nll"])
+    assert result["split_gap"] == pytest.approx(result["test"]["nll"] - result["heldout"]["nll"])
+    assert result["heldout_gap"] + result["split_gap"] == pytest.approx(result["gap"])
+    # a model trained on all the images has no held-out split
+    _script("generalization").main(["latent2d", "-n", "4", "-k", "2", "--refine", "0", "--data-root", str(mnist_root), "--out", str(out)])
+    assert "heldout" not in json.loads(out.read_text())["latent2d"]
+
+
 def test_generalization_results_of_shipped_models_are_current() -> None:
     """Every entry for a shipped model measured the weights that ship now (the model card shows these numbers)."""
     import vae
