@@ -233,15 +233,15 @@ class Explorer:
 
     # -- 2. sampling ------------------------------------------------------------------------
     def sample(self, model_name: str, n: int, temperature: float, seed: int) -> np.ndarray:
-        """A grid of n decoded prior samples z = temperature * eps."""
+        """A grid of n decoded samples from the model's prior (z = temperature * eps for the standard normal)."""
         model = self.model(model_name, SAMPLING_MODELS)
-        z = vae.sample_prior(n, model.config.latent_dim, temperature, torch.Generator().manual_seed(seed))  # (n, D)
+        z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))  # (n, D)
         return tile(vae.decode_images(model, z), math.ceil(math.sqrt(n)))
 
     def sample_digit(self, digit: int, n: int, temperature: float, seed: int) -> np.ndarray:
         """A grid of n samples of one digit from the conditional VAE."""
         model = self.model(CONDITIONAL_MODEL)
-        z = vae.sample_prior(n, model.config.latent_dim, temperature, torch.Generator().manual_seed(seed))  # (n, D)
+        z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))  # (n, D)
         y = torch.full((n,), digit, dtype=torch.long)  # (n,)
         return tile(vae.decode_images(model, z, y), math.ceil(math.sqrt(n)))
 
@@ -334,7 +334,7 @@ class Explorer:
         for name in ("ae2d", "latent2d"):
             model = self._map_model(name)
             if model.config.is_variational:
-                z = vae.sample_prior(n, 2, 1.0, generator)  # (n, 2) from the prior
+                z = model.prior.sample(n, 1.0, generator)  # (n, 2) from the prior
             else:
                 codes = self.codes(name)  # (N, 2)
                 low, high = (torch.quantile(codes, q, dim=0) for q in COMPARE_BOX)  # (2,) each

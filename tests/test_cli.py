@@ -187,9 +187,32 @@ def test_init_from_a_run_folder_records_its_stages(trained: dict, mnist_root: Pa
     assert [(json.loads(line)["stage"], json.loads(line)["epoch"]) for line in lines] == [(1, 1), (1, 2), (2, 3), (3, 4)]
 
 
+def test_init_from_with_a_learned_prior_and_sampling_from_it(trained: dict, mnist_root: Path) -> None:
+    """`--prior-components K` with `--init-from` turns the standard prior into a learned mixture (`--prior-lr` sets its
+    step); `vae sample` then draws from that mixture."""
+    run = trained["base"] / "mixture"
+    status, _, err = vae_cli("train", "--out", run, "--init-from", trained["exported"], "--prior-components", "7",
+                             "--prior-lr", "1e-2", "--epochs", "1", "--train-size", "256", "--lr", "1e-9",
+                             "--data-root", mnist_root, "--no-progress", "--no-grids")
+    assert status == 0, err
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert config == {**json.loads((trained["exported"] / "config.json").read_text()), "prior_components": 7}
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["train_config"]["prior_lr"] == 1e-2
+    model = vae.load(run)
+    out = trained["base"] / "mixture.png"
+    assert vae_cli("sample", run, "--out", out, "-n", "4", "--temperature", "0")[0] == 0
+    with torch.no_grad():  # at temperature 0 every sample is the decoded mean of a mixture component
+        means = vae.decode_images(model, model.prior.means)  # (7, 1, 28, 28)
+    grid = np.asarray(Image.open(out).convert("L"), dtype=np.float32) / 255  # 2 x 2 tiles of 28 px with 2 px padding
+    first = torch.from_numpy(grid[2:30, 2:30])
+    assert min((first - m[0]).abs().max().item() for m in means) < 1 / 255 + 1e-6
+
+
 def test_bad_init_from(trained: dict, tmp_path: Path, mnist_root: Path) -> None:
     status, _, err = vae_cli("train", "--out", tmp_path / "a", "--init-from", trained["exported"], "--latent-dim", "3")
     assert_clean_error(status, err, "train", "with --init-from the model options come from the starting model")
+    status, _, err = vae_cli("train", "--out", tmp_path / "c", "--prior-components", "-1", "--data-root", mnist_root)
+    assert_clean_error(status, err, "train", "prior_components must be an integer >= 0")
     status, _, err = vae_cli("train", "--out", tmp_path / "b", "--init-from", tmp_path / "nothing", "--data-root", mnist_root)
     assert_clean_error(status, err, "train", "no shipped model named")
     assert not (tmp_path / "b").exists()  # refused before the run folder is made

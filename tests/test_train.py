@@ -139,6 +139,39 @@ def test_init_from_starts_at_the_saved_weights(splits, tmp_path: Path) -> None:
         run(splits, tmp_path / "other", model=ModelConfig(latent_dim=5, hidden=(32,)), init_from=tmp_path / "first")
 
 
+def test_init_from_can_add_a_learned_prior(splits, tmp_path: Path) -> None:
+    """A model trained with the standard normal prior is fine-tuned with a new mixture prior: the networks start at the
+    saved weights, the prior at its own initialisation, and it moves at `prior_lr` while the networks barely move."""
+    run(splits, tmp_path / "first", epochs=1)
+    start = weights(tmp_path / "first")
+    mixture = ModelConfig(latent_dim=4, hidden=(32,), prior_components=5)
+    run(splits, tmp_path / "tuned", model=mixture, init_from=tmp_path / "first", epochs=1, lr=1e-12, prior_lr=1e-2)
+    tuned = weights(tmp_path / "tuned")
+    assert set(tuned) - set(start) == {"prior.means", "prior.logvars", "prior.logits"}
+    assert all(torch.allclose(tuned[k], start[k], atol=1e-6) for k in start)
+    torch.manual_seed(0)
+    initial = vae.build_model(mixture).prior  # what the run started from (seeded the same way)
+    assert (tuned["prior.means"] - initial.means.detach()).abs().max() > 1e-3
+    assert vae.load(tmp_path / "tuned").config == mixture
+    with pytest.raises(ConfigError, match="only a standard normal prior may change"):  # not the other way round
+        run(splits, tmp_path / "back", init_from=tmp_path / "tuned", epochs=1)
+
+
+def test_a_mixture_prior_model_trains_and_resumes_exactly(splits, tmp_path: Path) -> None:
+    mixture = ModelConfig(latent_dim=4, hidden=(32,), prior_components=3)
+    settings = {"epochs": 2, "prior_lr": 1e-2, "objective": "iwae", "iwae_k": 4}
+    straight = run(splits, tmp_path / "straight", model=mixture, **settings)
+    run(splits, tmp_path / "resumed", model=mixture, stop_after=1, **settings)
+    resumed = run(splits, tmp_path / "resumed", model=mixture, resume=True, **settings)
+    assert without_timing(resumed) == without_timing(straight)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    history = run(splits, tmp_path / "elbo", model=mixture, epochs=3)  # the ELBO, with its sampled KL, also trains
+    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    for record in history:
+        assert record["test_loss"] == pytest.approx(record["test_reconstruction"] + record["test_kl"], rel=1e-6)
+
+
 def test_a_second_run_into_a_checkpointed_folder_is_refused(splits, tmp_path: Path) -> None:
     run(splits, tmp_path / "run", stop_after=1)
     before = (tmp_path / "run" / "checkpoint" / "model.safetensors").read_bytes()

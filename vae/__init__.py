@@ -26,6 +26,7 @@ from .objectives import (
     iwae_bound,
 )
 from .preprocess import ImageError, to_mnist
+from .priors import MixturePrior, StandardNormalPrior, build_prior
 from .train import TrainingDiverged, train
 
 __version__ = "0.1.0"
@@ -40,7 +41,9 @@ __all__ = [
     "GradientSamples",
     "ImageError",
     "MNIST",
+    "MixturePrior",
     "ModelConfig",
+    "StandardNormalPrior",
     "TrainConfig",
     "TrainingDiverged",
     "VAE",
@@ -49,6 +52,7 @@ __all__ = [
     "binarize",
     "binarized_test_set",
     "build_model",
+    "build_prior",
     "decode_images",
     "elbo",
     "evaluate",

@@ -98,11 +98,11 @@ def conditional_accuracy(model: nn.Module, classifier: Classifier, per_digit: in
     Draws `per_digit` prior samples for each digit 0-9, decodes them (decoder mean) and classifies
     them. Returns the overall rate and the rate per digit.
     """
-    from .latent import decode_images, sample_prior
+    from .latent import decode_images
 
     gen = torch.Generator().manual_seed(seed)
     digits = torch.arange(10).repeat_interleave(per_digit)  # (10 * per_digit,)
-    z = sample_prior(digits.shape[0], model.config.latent_dim, temperature, gen)
+    z = model.prior.sample(digits.shape[0], temperature, gen)
     predicted, _ = classifier.predict(decode_images(model, z, digits))
     hits = predicted == digits
     return {"accuracy": hits.float().mean().item(), **{f"digit_{d}": hits[digits == d].float().mean().item() for d in range(10)}}
@@ -111,8 +111,8 @@ def conditional_accuracy(model: nn.Module, classifier: Classifier, per_digit: in
 @torch.no_grad()
 def confident_fraction(model: nn.Module, classifier: Classifier, n: int = 1000, threshold: float = 0.9, temperature: float = 1.0, seed: int = 0) -> dict[str, float]:
     """The fraction of prior samples the classifier recognises with confidence >= `threshold`."""
-    from .latent import decode_images, sample_prior
+    from .latent import decode_images
 
-    z = sample_prior(n, model.config.latent_dim, temperature, torch.Generator().manual_seed(seed))
+    z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))
     _, confidence = classifier.predict(decode_images(model, z))
     return {"confident_fraction": (confidence >= threshold).float().mean().item(), "mean_confidence": confidence.mean().item()}

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--latent-dim", type=int, help="latent size D (default 20)")
     m.add_argument("--hidden", type=int, nargs="+", help="hidden layer widths (default 400)")
     m.add_argument("--channels", type=int, help="base channels of the conv layers (default 32)")
+    m.add_argument("--prior-components", type=int,
+                   help="0: standard normal prior (default); K: a learned mixture of K Gaussians (may be added with --init-from)")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help="epochs (default 10; may be raised when resuming)")
     o.add_argument("--batch-size", type=int)
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--train-size", type=int, help="use only the first N training images")
     o.add_argument("--grad-clip", type=float)
     o.add_argument("--decoder-dropout", type=float, help="dropout on the MLP decoder's hidden layers while training (default 0)")
+    o.add_argument("--prior-lr", type=float, help="peak learning rate of a learned prior (default: --lr)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
     _add_data_args(t)
@@ -84,13 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("kind", "arch", "decoder", "latent_dim", "hidden", "channels")
+    keys = ("kind", "arch", "decoder", "latent_dim", "hidden", "channels", "prior_components")
     return {k: (tuple(v) if isinstance(v, list) else v) for k in keys if (v := getattr(args, k)) is not None}
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
-            "iwae_k", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout")
+            "iwae_k", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout", "prior_lr")
     return {k: v for k in keys if (v := getattr(args, k)) is not None}
 
 
@@ -107,6 +110,8 @@ def _provenance(model: str) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .checkpoint import CHECKPOINT_DIR, CheckpointError, read_checkpoint, recover_checkpoint
     from .config import ModelConfig, TrainConfig, from_dict, save_json
     from .data import load_mnist
@@ -124,11 +129,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_config = TrainConfig(**{**saved.__dict__, **_train_overrides(args)})
     else:
         if args.init_from is not None:
-            if _model_overrides(args):
-                raise ValueError("with --init-from the model options come from the starting model; drop them")
+            overrides = _model_overrides(args)
+            if set(overrides) - {"prior_components"}:
+                raise ValueError("with --init-from the model options come from the starting model; drop them "
+                                 "(only --prior-components may be given, to add a learned prior)")
             from .checkpoint import load
 
-            model_config = load(args.init_from).config
+            model_config = replace(load(args.init_from).config, **overrides)
         else:
             model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
         train_config = TrainConfig(**_train_overrides(args))
@@ -182,7 +189,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
     from .checkpoint import load
-    from .latent import decode_images, sample_prior
+    from .latent import decode_images
 
     if not 1 <= args.n <= 1024:
         raise ValueError(f"-n must be between 1 and 1024, not {args.n}")
@@ -192,7 +199,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.digit is None or not 0 <= args.digit < model.config.num_classes:
             raise ValueError(f"a conditional model needs --digit between 0 and {model.config.num_classes - 1}")
         y = torch.full((args.n,), args.digit)
-    z = sample_prior(args.n, model.config.latent_dim, args.temperature, torch.Generator().manual_seed(args.seed))
+    z = model.prior.sample(args.n, args.temperature, torch.Generator().manual_seed(args.seed))
     save_image(decode_images(model, z, y), args.out, nrow=int(args.n**0.5 + 0.999))
     print(f"wrote {args.n} samples to {args.out}")
     return 0

@@ -65,6 +65,8 @@ class ModelConfig:
             is much cheaper to evaluate thousands of times per image (importance sampling).
         image_shape: (C, H, W) of the data; MNIST is (1, 28, 28).
         num_classes: number of labels for a conditional VAE (ignored otherwise).
+        prior_components: the prior p(z): 0 for the fixed standard normal N(0, I), K >= 1 for a
+            learned mixture of K diagonal Gaussians (see [`MixturePrior`][vae.priors.MixturePrior]).
     """
 
     kind: ModelKind = "vae"
@@ -75,6 +77,7 @@ class ModelConfig:
     decoder: Architecture = "mlp"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
+    prior_components: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("vae", "ae", "cvae"):
@@ -86,6 +89,9 @@ class ModelConfig:
         if not isinstance(self.hidden, tuple) or not self.hidden or any(not _is_int(h) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden must be a non-empty list of positive integers, not {self.hidden!r}")
         _check_ints(self, ("channels", "num_classes"), 1)
+        _check_ints(self, ("prior_components",), 0)
+        if self.prior_components and self.kind == "ae":
+            raise ConfigError("a plain autoencoder has no prior: prior_components must be 0 for kind 'ae'")
         if (not isinstance(self.image_shape, tuple) or len(self.image_shape) != 3
                 or any(not _is_int(s) or s < 1 for s in self.image_shape)):
             raise ConfigError(f"image_shape must be three positive integers (C, H, W), not {self.image_shape!r}")
@@ -133,6 +139,9 @@ class TrainConfig:
         decoder_dropout: dropout probability on the hidden layers of the MLP decoder while
             training (0: none). It regularises a decoder that overfits; evaluation, sampling and
             the saved weights are unaffected (dropout is off in `eval()` mode).
+        prior_lr: peak learning rate of a learned prior's parameters (None: `lr`); it follows the
+            same schedule. A prior fine-tuned onto a trained model needs a larger step than the
+            networks.
         eval_batch_size: batch size for the per-epoch test loss.
     """
 
@@ -150,6 +159,7 @@ class TrainConfig:
     train_size: int | None = None
     grad_clip: float | None = None
     decoder_dropout: float = 0.0
+    prior_lr: float | None = None
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
@@ -158,6 +168,10 @@ class TrainConfig:
         _check_numbers(self, ("lr", "min_lr_ratio", "beta", "warmup_epochs", "decoder_dropout"))
         if self.train_size is not None:
             _check_ints(self, ("train_size",), 1)
+        if self.prior_lr is not None:
+            _check_numbers(self, ("prior_lr",))
+            if not self.prior_lr > 0:
+                raise ConfigError(f"prior_lr must be positive, not {self.prior_lr!r}")
         if self.grad_clip is not None:
             _check_numbers(self, ("grad_clip",))
             if not self.grad_clip > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .models import VAE
+from .priors import check_sampling
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
@@ -82,12 +83,10 @@ def manifold_grid(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor
 def sample_prior(n: int, latent_dim: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""n codes from the prior scaled by a temperature: $z = \tau \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
 
-    A temperature below 1 trades variety for cleaner samples. Shape: (n, latent_dim).
+    A temperature below 1 trades variety for cleaner samples. Shape: (n, latent_dim). This is the
+    standard normal prior; a model's own prior, learned or not, samples with `model.prior.sample`.
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, not {n}")
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0, not {temperature}")
+    check_sampling(n, temperature)
     return temperature * torch.randn(n, latent_dim, generator=generator)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from .config import ModelConfig
 from .nets import build_decoder, build_encoder
 from .objectives import ElboTerms, bernoulli_log_likelihood, elbo, gaussian_log_density
+from .priors import build_prior
 
 
 class VAE(nn.Module):
@@ -23,6 +24,8 @@ class VAE(nn.Module):
 
     $q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag} \exp(\operatorname{logvar}_\phi(x)))$,
     $p(z) = \mathcal N(0, I)$, $p_\theta(x \mid z) = \prod_i \operatorname{Bernoulli}(x_i; \sigma(\ell_\theta(z)_i))$.
+    With `config.prior_components = K > 0` the prior is instead a learned mixture of K Gaussians
+    ([`MixturePrior`][vae.priors.MixturePrior]); `self.prior` holds either.
     """
 
     def __init__(self, config: ModelConfig, decoder_dropout: float = 0.0) -> None:
@@ -32,6 +35,7 @@ class VAE(nn.Module):
         code_size = 2 * config.latent_dim if config.is_variational else config.latent_dim
         self.encoder = build_encoder(config, code_size, cond_dim)
         self.decoder = build_decoder(config, cond_dim, decoder_dropout)
+        self.prior = build_prior(config.latent_dim, config.prior_components)
 
     # -- conditioning -------------------------------------------------------------------------
     def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
@@ -83,7 +87,7 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x, y)  # (B, D) each
         z = self.reparameterize(mu, logvar)  # (B, D)
         logits = self.decode(z, y)  # (B, C, H, W)
-        return elbo(x if target is None else target, logits, mu, logvar, beta=beta)
+        return elbo(x if target is None else target, logits, mu, logvar, beta=beta, kl=self.prior.kl(z, mu, logvar))
 
     def log_importance_weights(
         self, x: torch.Tensor, k: int, y: torch.Tensor | None = None, posterior: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -101,7 +105,7 @@ class VAE(nn.Module):
         y_rep = None if y is None else y.repeat(k)  # (k*B,)
         logits = self.decode(flat_z, y_rep).unflatten(0, (k, x.shape[0]))  # (k, B, C, H, W)
         log_px = bernoulli_log_likelihood(x.expand(k, *x.shape).flatten(0, 1), logits.flatten(0, 1)).view(k, -1)
-        log_pz = gaussian_log_density(z)  # (k, B) standard normal prior
+        log_pz = self.prior.log_prob(z)  # (k, B)
         log_qz = gaussian_log_density(z, mu, logvar)  # (k, B)
         return (log_px + log_pz - log_qz).T  # (B, k)
 

@@ -148,7 +148,7 @@ class ElboTerms(NamedTuple):
     Attributes:
         loss: the quantity to minimise, `reconstruction + beta * kl`.
         reconstruction: minus the expected log-likelihood, -log p(x | z) at the sampled z.
-        kl: KL(q(z|x) || p(z)) in closed form.
+        kl: KL(q(z|x) || p(z)), in closed form for the standard normal prior (an estimate for a learned one).
         elbo: the unweighted bound, `-(reconstruction + kl)` (a lower bound on log p(x)).
     """
 
@@ -165,6 +165,7 @@ def elbo(
     logvar: torch.Tensor,
     beta: float = 1.0,
     reduction: str = "mean",
+    kl: torch.Tensor | None = None,
 ) -> ElboTerms:
     r"""The evidence lower bound with a Bernoulli decoder and a diagonal Gaussian posterior.
 
@@ -174,7 +175,8 @@ def elbo(
     $$
 
     The expectation is estimated with the one z that produced `logits` (the reparameterized
-    sample), the KL in closed form with [`gaussian_kl`][vae.objectives.gaussian_kl]. Derived in
+    sample), the KL in closed form with [`gaussian_kl`][vae.objectives.gaussian_kl] unless `kl` is
+    given (a learned prior has no closed form; see [`MixturePrior`][vae.priors.MixturePrior]). Derived in
     [the ELBO page](../theory/elbo.md); beta is discussed in [beta-VAE](../theory/beta.md).
 
     **Reduction:** the log-likelihood is summed over pixels and the KL over latent dimensions, so
@@ -188,6 +190,7 @@ def elbo(
         mu, logvar: posterior parameters, shape (B, D).
         beta: weight of the KL term in `loss` (the `elbo` field always uses 1).
         reduction: `"mean"` over the batch or `"none"`.
+        kl: KL(q || p) per example, shape (B,), for a prior other than N(0, I) (None: closed form).
 
     Returns:
         [`ElboTerms`][vae.objectives.ElboTerms] with loss, reconstruction, kl and elbo.
@@ -195,7 +198,8 @@ def elbo(
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
     reconstruction = -bernoulli_log_likelihood(x, logits)  # (B,) summed over pixels
-    kl = gaussian_kl(mu, logvar)  # (B,) summed over latent dimensions, >= 0
+    if kl is None:
+        kl = gaussian_kl(mu, logvar)  # (B,) summed over latent dimensions, >= 0
     terms = ElboTerms(reconstruction + beta * kl, reconstruction, kl, -(reconstruction + kl))
     if reduction == "mean":  # mean over the batch
         terms = ElboTerms(*(t.mean() for t in terms))

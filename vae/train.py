@@ -168,7 +168,7 @@ def train(
 
     torch.manual_seed(train_config.seed)
     model = build_model(model_config, train_config.decoder_dropout).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    optimizer = torch.optim.Adam(_param_groups(model, train_config), lr=train_config.lr)
     history: list[dict[str, Any]] = []
     start_epoch = 0
 
@@ -190,13 +190,15 @@ def train(
         raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
     elif init_from is not None:
         start = load(init_from, device=dev)
-        if start.config != model_config:
-            raise ConfigError(f"--init-from: {init_from} is a {start.config}, not the {model_config} to train")
-        model.load_state_dict(start.state_dict())
+        new_prior = start.config.prior_components == 0 and start.config == replace(model_config, prior_components=0)
+        if start.config != model_config and not new_prior:
+            raise ConfigError(f"--init-from: {init_from} is a {start.config}, not the {model_config} to train "
+                              "(of the model options only a standard normal prior may change, to a learned one)")
+        model.load_state_dict(start.state_dict(), strict=not new_prior)  # a new learned prior keeps its initialisation
 
     test_bits = binarized_test_set(test_data) if train_config.binarize == "dynamic" else test_data.images
     grid_images, grid_labels = test_bits[:10], test_data.labels[:10]
-    grid_z = torch.randn(30, model_config.latent_dim, generator=torch.Generator().manual_seed(train_config.seed))
+    grid_z = model.prior.sample(30, generator=torch.Generator().manual_seed(train_config.seed))  # (30, D)
 
     n = len(train_data)
     steps_per_epoch = math.ceil(n / train_config.batch_size)
@@ -222,7 +224,7 @@ def train(
             beta = kl_weight(train_config, step, steps_per_epoch)
             lr = learning_rate(train_config, step, total_steps)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before prior_lr have no scale
             terms = training_loss(model, x, y, train_config, beta)
             loss = terms["loss"]
             if not torch.isfinite(loss):
@@ -273,6 +275,17 @@ def train(
                 f"(rec {record['test_reconstruction']:.2f}, KL {record['test_kl']:.2f})  {seconds:.1f}s"
             )
     return history
+
+
+def _param_groups(model: VAE, config: TrainConfig) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: the networks at `lr`, a learned prior at `prior_lr` (each `lr_scale` times
+    the scheduled learning rate)."""
+    prior = list(model.prior.parameters())
+    ids = {id(p) for p in prior}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in ids], "lr_scale": 1.0}]
+    if prior:
+        groups.append({"params": prior, "lr_scale": (config.prior_lr or config.lr) / config.lr})
+    return groups
 
 
 def _read_history(path: Path, epochs: int) -> list[dict[str, Any]]:
