@@ -280,9 +280,9 @@ def train(
 def _param_groups(model: VAE, config: TrainConfig) -> list[dict[str, Any]]:
     """The optimizer's parameter groups: the networks at `lr`, a learned prior at `prior_lr` (each `lr_scale` times
     the scheduled learning rate)."""
+    networks = [p for name, p in model.named_parameters() if not name.startswith("prior.")]
     prior = list(model.prior.parameters())
-    ids = {id(p) for p in prior}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in ids], "lr_scale": 1.0}]
+    groups = [{"params": networks, "lr_scale": 1.0}]
     if prior:
         groups.append({"params": prior, "lr_scale": (config.prior_lr or config.lr) / config.lr})
     return groups
