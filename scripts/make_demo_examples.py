@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import save_file
 
 import vae
 
@@ -48,13 +47,13 @@ def main(argv: list[str] | None = None) -> None:
         old.unlink()
 
     index = first_per_class(test.labels, args.per_class)  # (N,)
-    save_file(
+    vae.checkpoint.write_tensors(
         {
             "images": images[index].contiguous(),  # (N, 28, 28) uint8, light ink on black
             "labels": test.labels[index].to(torch.uint8).contiguous(),  # (N,)
             "indices": index.to(torch.int32).contiguous(),  # (N,) positions in the MNIST test set
         },
-        str(args.out / "test_subset.safetensors"),
+        args.out / "test_subset.safetensors",
         metadata={"source": "MNIST test set (t10k)", "selection": f"first {args.per_class} of each class"},
     )
     for i in first_per_class(test.labels, args.pngs_per_class).tolist():

@@ -67,6 +67,9 @@ def test_checkpoints_are_replaced_atomically_and_recovered(tmp_path: Path) -> No
             p.add_(1.0)
     write_checkpoint(run, model, optimizer, {"epoch": 2}, {})
     assert sorted(p.name for p in run.iterdir()) == [CHECKPOINT_DIR]  # no temporary folders left behind
+    # safetensors' save_file makes its files private (0600); weights get the mode of every other new file
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (run / CHECKPOINT_DIR).iterdir()}
+    assert modes["model.safetensors"] == modes["optimizer.safetensors"] == modes["config.json"], modes
     state = json.loads((run / CHECKPOINT_DIR / "state.json").read_text())
     assert state["epoch"] == 2 and "param_groups" in state["optimizer"]
     # an interruption between "checkpoint -> .checkpoint.old" and ".checkpoint.tmp -> checkpoint"

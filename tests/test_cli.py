@@ -185,6 +185,12 @@ def test_init_from_a_run_folder_records_its_stages(trained: dict, mnist_root: Pa
     assert twice["epochs"] == 4 and len(twice["stages"]) == 3
     lines = (trained["base"] / "fine-tuned-twice-export" / "history.jsonl").read_text().splitlines()
     assert [(json.loads(line)["stage"], json.loads(line)["epoch"]) for line in lines] == [(1, 1), (1, 2), (2, 3), (3, 4)]
+    # shipping it in place of the model it started from, twice: the record of the start was copied when training began
+    for _ in range(2):
+        assert vae_cli("export", again, exported)[0] == 0
+        replaced = vae.load_metrics(exported)
+        assert replaced["epochs"] == 4 and [s["command"] for s in replaced["stages"]] == [s["command"] for s in twice["stages"]]
+        assert (exported / "history.jsonl").read_text().splitlines() == lines
 
 
 def test_init_from_with_a_learned_prior_and_sampling_from_it(trained: dict, mnist_root: Path) -> None:

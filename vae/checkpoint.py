@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .config import ConfigError, ModelConfig, load_model_config, save_json, to_dict
 from .models import VAE, build_model
@@ -138,13 +138,18 @@ def training_stages(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return stages
 
 
+def write_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file with the permissions of any other new file (`save_file` makes it private, 0600)."""
+    Path(path).write_bytes(save(tensors, metadata))
+
+
 def save_model(model: VAE, folder: str | os.PathLike[str], metrics: dict[str, Any] | None = None) -> Path:
     """Write `model.safetensors`, `config.json` (and `metrics.json`) into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS + ".tmp")
-    save_file(state, str(tmp))
+    write_tensors(state, tmp)
     tmp.replace(folder / WEIGHTS)
     save_json(folder / CONFIG, to_dict(model.config))
     if metrics is not None:
@@ -181,7 +186,7 @@ def write_checkpoint(run_dir: Path, model: VAE, optimizer: torch.optim.Optimizer
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(model, tmp, metrics)
     opt_tensors, opt_meta = optimizer_tensors(optimizer)
-    save_file(opt_tensors, str(tmp / OPTIMIZER))
+    write_tensors(opt_tensors, tmp / OPTIMIZER)
     save_json(tmp / STATE, {**state, "optimizer": opt_meta})
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from .checkpoint import load_state, read_tensors
+from .checkpoint import load_state, read_tensors, write_tensors
 
 CLASSIFIER_PATH = Path(__file__).parent / "assets" / "classifier.safetensors"
 
@@ -88,7 +87,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3
 
 def save_classifier(model: Classifier, path: str | Path = CLASSIFIER_PATH) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    write_tensors({k: v.contiguous() for k, v in model.state_dict().items()}, path)
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+START = "start.json"  # in a run folder: the stages and curve of the model an --init-from run began from
 DEFAULTS_MODEL = {"kind": "vae", "arch": "mlp", "latent_dim": 20, "hidden": (400,), "channels": 32, "decoder": "mlp"}
 
 
@@ -146,6 +147,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         if args.init_from is not None:
             record["init_from"] = _provenance(args.init_from)
+            # the starting model's stages and curve as they are now: its folder may be overwritten before the export
+            stages, curve = _starting_stages(record["init_from"])
+            save_json(out / START, {"stages": stages, "curve": curve})
         save_json(out / "command.json", record)
     train_data = load_mnist(True, args.data_root, args.download)
     test_data = load_mnist(False, args.data_root, args.download)
@@ -205,16 +209,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stages(commands: dict[str, Any], history: list[dict[str, Any]], train_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _stages(run: Path, history: list[dict[str, Any]], train_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The training stages behind a run and its whole training curve.
 
     A run started with `--init-from` continues a saved model: when the starting model's record can
     be found (an exported model folder with `metrics.json` and `history.jsonl`, or a run folder with
     `command.json`, `history.jsonl` and, if it was evaluated, `evaluation.json`), its stages come
     first, and this run's epochs and wall-clock seconds are counted on from where they ended. Each
-    history line gets the number of its stage (only when there is more than one).
+    history line gets the number of its stage (only when there is more than one). The record is the
+    one `vae train` copied into the run's `start.json` when it began (runs from before that file
+    existed read the starting folder as it is now).
     """
-    earlier, curve = _starting_stages(commands.get("init_from"))
+    commands = json.loads((run / "command.json").read_text()) if (run / "command.json").is_file() else {}
+    if (run / START).is_file():
+        start = json.loads((run / START).read_text())
+        earlier, curve = start["stages"], start["curve"]
+    else:
+        earlier, curve = _starting_stages(commands.get("init_from"))
     epochs0 = sum(stage["epochs"] for stage in earlier)
     seconds0 = sum(stage["training_seconds"] for stage in earlier)
     marks = {"stage": len(earlier) + 1} if earlier else {}  # a one-stage curve is the run's own history, unchanged
@@ -238,7 +249,7 @@ def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]]
         if not history or not (run / "command.json").is_file():
             return [], []
         state = json.loads((folder / "state.json").read_text())
-        stages, curve = _stages(json.loads((run / "command.json").read_text()), history, state["train_config"])
+        stages, curve = _stages(run, history, state["train_config"])
         if (run / "evaluation.json").is_file():  # written by `vae evaluate RUN --out RUN/evaluation.json`
             stages[-1]["evaluation"] = json.loads((run / "evaluation.json").read_text())
     else:  # an exported model folder
@@ -259,7 +270,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     state = json.loads((folder / "state.json").read_text())
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
     commands = json.loads((run / "command.json").read_text()) if (run / "command.json").is_file() else {}
-    stages, curve = _stages(commands, history, state["train_config"])
+    stages, curve = _stages(run, history, state["train_config"])
     metrics: dict[str, Any] = {
         "training_command": commands.get("command"),
         "resumed": commands.get("resumed", []),
