@@ -116,14 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     train, test = vae.load_mnist(True, args.data_root), vae.load_mnist(False, args.data_root)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for name in args.models:
         torch.manual_seed(0)
         model = vae.load(name)
         n_refine = 0 if model.config.is_conditional else args.refine  # the refinement is written for unconditional VAEs
         size = train_size(name)
         heldout = None if size is None or size >= len(train.labels) else vae.MNIST(train.images[size:], train.labels[size:])
-        results[name] = result = {"weights_sha256": weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine, heldout)}
+        result = {"weights_sha256": weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine, heldout)}
         if heldout is not None:
             result["train_size"] = size
         print(f"| {name}, first {args.n:,} images, k = {args.k} | NLL (nats) | ELBO (nats) |\n| --- | ---: | ---: |")
@@ -145,8 +144,11 @@ def main(argv: list[str] | None = None) -> None:
                 r = result[split]["refined"]
                 print(f"| {split} | {r['nll_encoder']:.2f} | {r['nll_refined']:.2f} | {r['amortization_gap']:.2f} |")
             print()
+        # after each model, so an interruption keeps the rest; read just before, so a run beside this one keeps its entries
+        results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        results[name] = result
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each model: an interruption keeps the rest
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
 - every unconditional VAE: the fraction of 1000 prior samples the classifier recognises with
   confidence >= 0.9 (and the classifier's accuracy on real test digits, for reference).
 
-Usage: python benchmarks/sample_quality.py [--data-root ../shared/data]
-Writes benchmarks/results/sample_quality.json and prints a Markdown table.
+Usage: python benchmarks/sample_quality.py [MODEL ...] [--data-root ../shared/data]
+MODEL: model names or model/run folders (default: every shipped model). Updates
+benchmarks/results/sample_quality.json (one entry per model, named as given; entries of models not
+measured this time are kept) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ RESULTS = Path(__file__).parent / "results" / "sample_quality.json"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("models", nargs="*", help="model names or folders (default: every shipped model)")
     parser.add_argument("--data-root")
     args = parser.parse_args()
     classifier = load_classifier()
@@ -31,14 +34,15 @@ def main() -> None:
         "mnist_test": {"accuracy": (predicted == test.labels).float().mean().item(),
                        "confident_fraction": (confidence >= 0.9).float().mean().item()}
     }
-    for name in vae.available_models():
+    for name in args.models or vae.available_models():
         model = vae.load(name)
         if model.config.is_conditional:
             results[name] = conditional_accuracy(model, classifier)
         elif model.config.is_variational:
             results[name] = confident_fraction(model, classifier)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    RESULTS.write_text(json.dumps({**saved, **results}, indent=2) + "\n")
     print("| samples | measure | value |\n| --- | --- | --- |")
     for name, r in results.items():
         for key in ("accuracy", "confident_fraction", "mean_confidence"):

@@ -195,10 +195,12 @@ def reconstruction_tab(page: Page, tab: gr.Tab) -> None:
 
 def sampling_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
-        "Decode codes drawn from the prior p(z) = N(0, I). A temperature below 1 shrinks the codes towards the origin: "
-        "cleaner but less varied digits. The conditional VAE draws the digit you ask for.",
+        "Decode codes drawn from the model's prior p(z): N(0, I), or for default a learned mixture of Gaussians. A temperature "
+        "below 1 shrinks the codes towards the origin (for the mixture, towards its components' centres): cleaner but less "
+        "varied digits. The conditional VAE draws the digit you ask for.",
         ("theory/elbo.md", "the ELBO"),
         ("theory/cvae.md", "conditional VAE"),
+        ("theory/priors.md", "learned priors"),
         ("demo.md#random-sampling", "this tab"),
     )
     with gr.Row():

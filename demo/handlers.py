@@ -375,12 +375,12 @@ class Explorer:
             mu, logvar = model.encode(x)  # (1, D) each
         values = torch.linspace(-span, span, steps)  # (steps,)
         if model.config.is_variational:
-            # KL of each dimension on its own: the D dimensions as a batch of 1-D posteriors.
+            # KL of each dimension on its own from N(0, 1) (a learned prior has no per-dimension KL): a batch of 1-D posteriors.
             kl = vae.gaussian_kl(mu[0][:, None], logvar[0][:, None])  # (D,)
             top = torch.argsort(kl, descending=True)[: min(TOP_DIMENSIONS, d)].tolist()
             used = ", ".join(f"z{i} ({kl[i]:.1f} nats)" for i in top)
             note = (
-                f"Rows of the grid, the dimensions this digit uses most (largest KL from the prior): {used}. "
+                f"Rows of the grid, the dimensions this digit uses most (largest KL from N(0, 1)): {used}. "
                 "Dimensions with a KL near 0 are ignored by the encoder and change little when traversed."
             )
         else:

@@ -323,7 +323,7 @@ def cvae() -> None:
     test = _test_set()
     model = vae.load("cvae")
     rows_from_prior = 6
-    z = vae.sample_prior(rows_from_prior, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    z = model.prior.sample(rows_from_prior, generator=torch.Generator().manual_seed(0))
     source = vae.binarized_test_set(test)[:1]  # the first test digit
     with torch.no_grad():
         z_style = model.embed(source, test.labels[:1])  # (1, D): its posterior mean given its true label

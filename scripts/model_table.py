@@ -60,6 +60,7 @@ def table() -> str:
         cfg = vae.load(name).config
         ev = m.get("evaluation", {})
         arch = f"{cfg.arch} {'-'.join(map(str, cfg.hidden))}" + (f", {cfg.decoder} decoder" if cfg.arch == "conv" else "")
+        arch += f", prior: mixture of {cfg.prior_components}" if cfg.prior_components else ""
         beta = m["train_config"]["beta"]
         kind = cfg.kind + (f", β = {beta:g}" if beta != 1 else "")
         elbo = _fmt(ev.get("test_elbo"))
@@ -98,6 +99,8 @@ def stages_table(name: str = "default") -> str:
     for i, stage in enumerate(stages, 1):
         cfg = stage["train_config"]
         objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
+        if added := re.search(r"--prior-components (\d+)", stage["command"]):  # the model options live in config.json
+            objective += f"; adds a learned prior, a mixture of {added[1]} Gaussians (its lr {cfg.get('prior_lr') or cfg['lr']:g})"
         lr = f"{cfg['lr']:g}" + (f" → {cfg['lr'] * cfg['min_lr_ratio']:.2g} (cosine)" if cfg["lr_schedule"] == "cosine" else "")
         ev = stage.get("evaluation", {})
         nll = f"{ev['test_nll']:.2f} ± {ev['test_nll_stderr']:.2f}" if "test_nll" in ev else "—"

@@ -44,7 +44,7 @@ def test_model_loads_offline_and_is_small(name: str) -> None:
 
 def test_shipped_weights_are_well_under_50_mb() -> None:
     total = sum((vae.checkpoint.resolve_model_dir(n) / "model.safetensors").stat().st_size for n in SHIPPED)
-    assert total < 35e6  # measured 32.3 MB
+    assert total < 35e6  # measured 32.4 MB
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -99,4 +99,4 @@ def test_conditional_samples_are_the_requested_digit() -> None:
 def test_default_samples_are_recognisable_digits() -> None:
     result = confident_fraction(vae.load("default"), load_classifier())
     assert result["confident_fraction"] == pytest.approx(QUALITY["default"]["confident_fraction"], abs=0.01)
-    assert result["confident_fraction"] >= 0.6  # measured 66.9% (mean confidence 0.88)
+    assert result["confident_fraction"] >= 0.8  # measured 84.1% (mean confidence 0.94); 66.9% before its learned prior
