@@ -139,6 +139,7 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
     assert vae_cli("export", run, exported)[0] == 0
     metrics = json.loads((exported / "metrics.json").read_text())
     assert metrics["init_from"] == record
+    assert record["path"] == str(trained["exported"])  # outside the working directory: absolute
     # the whole recipe: the starting model's 2 epochs, then this run's 1, times added up
     start_metrics = vae.load_metrics(trained["exported"])
     assert metrics["epochs"] == 3 and [s["epochs"] for s in metrics["stages"]] == [2, 1]
@@ -278,3 +279,14 @@ def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit) as info:
         main(["evaluate", "default", "-k", "many"])
     assert info.value.code == 2 and "invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_a_starting_model_inside_the_working_directory_is_recorded_relative_to_it(
+        trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record goes into a shipped metrics.json: no absolute path of the machine that trained it."""
+    from vae.cli import _provenance
+
+    monkeypatch.chdir(trained["base"])
+    assert _provenance(str(trained["exported"]))["path"] == "exported"
+    assert _provenance("exported")["path"] == "exported"
+

@@ -40,6 +40,7 @@ def test_model_loads_offline_and_is_small(name: str) -> None:
     assert metrics["parameters"] == vae.num_parameters(model)
     assert metrics["file_bytes"] == (folder / "model.safetensors").stat().st_size
     assert metrics["training_command"].startswith("vae train")
+    assert not Path(metrics.get("init_from", {}).get("path", "")).is_absolute()  # nothing of the training machine
 
 
 def test_shipped_weights_are_well_under_50_mb() -> None:

@@ -107,7 +107,10 @@ def _provenance(model: str) -> dict[str, Any]:
     command = made.get("training_command")
     if command is None and (folder.parent / "command.json").is_file():  # a run's checkpoint: the run holds its command
         command = json.loads((folder.parent / "command.json").read_text()).get("command")
-    return {"model": model, "path": str(folder), "training_command": command, "epochs": made.get("epochs", made.get("epoch"))}
+    path = folder.resolve()
+    if path.is_relative_to(Path.cwd()):  # recorded relative to where the command ran, as the command itself is
+        path = path.relative_to(Path.cwd())
+    return {"model": model, "path": str(path), "training_command": command, "epochs": made.get("epochs", made.get("epoch"))}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
