@@ -101,6 +101,8 @@ def stages_table(name: str = "default") -> str:
         objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
         if added := re.search(r"--prior-components (\d+)", stage["command"]):  # the model options live in config.json
             objective += f"; adds a learned prior, a mixture of {added[1]} Gaussians (its lr {cfg.get('prior_lr') or cfg['lr']:g})"
+        elif cfg.get("prior_lr"):  # a later stage of a model that already has a learned prior
+            objective += f"; the learned prior's lr {cfg['prior_lr']:g}"
         lr = f"{cfg['lr']:g}" + (f" → {cfg['lr'] * cfg['min_lr_ratio']:.2g} (cosine)" if cfg["lr_schedule"] == "cosine" else "")
         ev = stage.get("evaluation", {})
         nll = f"{ev['test_nll']:.2f} ± {ev['test_nll_stderr']:.2f}" if "test_nll" in ev else "—"
