@@ -289,4 +289,3 @@ def test_a_starting_model_inside_the_working_directory_is_recorded_relative_to_i
     monkeypatch.chdir(trained["base"])
     assert _provenance(str(trained["exported"]))["path"] == "exported"
     assert _provenance("exported")["path"] == "exported"
-
