@@ -99,6 +99,8 @@ def stages_table(name: str = "default") -> str:
     for i, stage in enumerate(stages, 1):
         cfg = stage["train_config"]
         objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
+        if cfg.get("iwae_gradient") == "dreg":
+            objective += ", doubly reparameterized gradient"
         if added := re.search(r"--prior-components (\d+)", stage["command"]):  # the model options live in config.json
             objective += f"; adds a learned prior, a mixture of {added[1]} Gaussians (its lr {cfg.get('prior_lr') or cfg['lr']:g})"
         elif cfg.get("prior_lr"):  # a later stage of a model that already has a learned prior

@@ -138,4 +138,4 @@ def test_the_training_script_repeats_every_recorded_stage() -> None:
             if run in runs:  # not the beta variants, whose line takes its name from a bash variable
                 assert _options(runs[run]) == _options(words[2:]), run
                 checked += 1
-    assert checked == 8  # latent2d, ae2d, cvae and default's five stages
+    assert checked == 9  # latent2d, ae2d, cvae and default's six stages

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--warmup", type=float, dest="warmup_epochs", help="epochs of linear KL warm-up from 0 to beta")
     o.add_argument("--objective", choices=["elbo", "iwae"])
     o.add_argument("--iwae-k", type=int, help="samples per image for --objective iwae")
+    o.add_argument("--iwae-gradient", choices=["reparam", "dreg"],
+                   help="gradient estimator for --objective iwae: reparam (default) or dreg (doubly reparameterized)")
     o.add_argument("--binarize", choices=["dynamic", "none"], help="dynamic binarization (default) or gray levels")
     o.add_argument("--seed", type=int)
     o.add_argument("--train-size", type=int, help="use only the first N training images")
@@ -94,7 +96,7 @@ def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
-            "iwae_k", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout", "prior_lr")
+            "iwae_k", "iwae_gradient", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout", "prior_lr")
     return {k: v for k in keys if (v := getattr(args, k)) is not None}
 
 

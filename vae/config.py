@@ -131,6 +131,10 @@ class TrainConfig:
             (KL warm-up, measured in steps; 0 disables it).
         objective: `"elbo"` or `"iwae"` (importance-weighted bound with `iwae_k` samples).
         iwae_k: samples per image for the IWAE training objective.
+        iwae_gradient: how the IWAE objective's gradient is estimated: `"reparam"` (differentiate the
+            bound) or `"dreg"` (the doubly reparameterized estimator, which gives the encoder a gradient
+            whose signal does not fade as `iwae_k` grows; see
+            [`VAE.iwae_dreg_loss`][vae.models.VAE.iwae_dreg_loss]). Both have the same expectation.
         binarize: `"dynamic"` (a fresh Bernoulli sample of every image at every step) or `"none"`
             (train on the gray levels in [0, 1], as the pytorch/examples recipe does).
         seed: seeds initialisation, shuffling, binarization and the reparameterization noise.
@@ -154,6 +158,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     objective: Literal["elbo", "iwae"] = "elbo"
     iwae_k: int = 1
+    iwae_gradient: Literal["reparam", "dreg"] = "reparam"
     binarize: Literal["dynamic", "none"] = "dynamic"
     seed: int = 0
     train_size: int | None = None
@@ -188,6 +193,10 @@ class TrainConfig:
             raise ConfigError("beta and warmup_epochs must be >= 0")
         if self.objective not in ("elbo", "iwae") or self.iwae_k < 1:
             raise ConfigError("objective must be 'elbo' or 'iwae' and iwae_k >= 1")
+        if self.iwae_gradient not in ("reparam", "dreg"):
+            raise ConfigError(f"iwae_gradient must be 'reparam' or 'dreg', not {self.iwae_gradient!r}")
+        if self.iwae_gradient == "dreg" and self.objective != "iwae":
+            raise ConfigError("iwae_gradient 'dreg' estimates the IWAE bound's gradient: it needs objective 'iwae'")
         if self.binarize not in ("dynamic", "none"):
             raise ConfigError(f"binarize must be 'dynamic' or 'none', not {self.binarize!r}")
         if self.train_size is not None and self.train_size < 1:

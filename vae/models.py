@@ -15,7 +15,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .nets import build_decoder, build_encoder
-from .objectives import ElboTerms, bernoulli_log_likelihood, elbo, gaussian_log_density
+from .objectives import ElboTerms, bernoulli_log_likelihood, elbo, gaussian_log_density, iwae_bound
 from .priors import build_prior
 
 
@@ -101,6 +101,11 @@ class VAE(nn.Module):
         """
         mu, logvar = self.encode(x, y) if posterior is None else posterior  # (B, D)
         z = self.reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))  # (k, B, D)
+        return self._log_weights(x, z, y, mu, logvar)
+
+    def _log_weights(self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) + log p(z) - log N(z; mu, exp(logvar)) for codes z (k, B, D) -> (B, k)."""
+        k = z.shape[0]
         flat_z = z.flatten(0, 1)  # (k*B, D)
         y_rep = None if y is None else y.repeat(k)  # (k*B,)
         logits = self.decode(flat_z, y_rep).unflatten(0, (k, x.shape[0]))  # (k, B, C, H, W)
@@ -108,6 +113,29 @@ class VAE(nn.Module):
         log_pz = self.prior.log_prob(z)  # (k, B)
         log_qz = gaussian_log_density(z, mu, logvar)  # (k, B)
         return (log_px + log_pz - log_qz).T  # (B, k)
+
+    def iwae_dreg_loss(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""A loss whose gradient is the doubly reparameterized estimator of the IWAE bound's gradient (DReG).
+
+        The decoder and the prior receive the usual IWAE gradient $\sum_i \tilde w_i \nabla_\theta \log w_i$.
+        The encoder receives $\sum_i \tilde w_i^2 \, \frac{\partial \log w_i}{\partial z_i} \frac{\partial z_i}{\partial \phi}$,
+        which has the same expectation as its IWAE gradient but a variance that does not swamp the signal
+        as k grows (Tucker et al., 2019; Rainforth et al., 2018). Here $\tilde w_i = w_i / \sum_j w_j$, and
+        $\log q(z_i \mid x)$ is evaluated with the posterior's parameters held fixed, so they reach it only through $z_i$.
+
+        Returns:
+            The loss, a scalar whose value is minus the batch's mean bound, as in IWAE training, and the bound
+            per image, shape (B,), without gradient.
+        """
+        mu, logvar = self.encode(x, y)  # (B, D)
+        z = self.reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))  # (k, B, D)
+        log_w = self._log_weights(x, z, y, mu.detach(), logvar.detach())  # (B, k)
+        weights = torch.softmax(log_w.detach(), dim=1)  # (B, k) normalised importance weights
+        if z.requires_grad:  # one more factor of the weight on the path through z: the encoder's gradient
+            z.register_hook(lambda grad: grad * weights.T.unsqueeze(-1))
+        surrogate = -(weights * log_w).sum(1).mean()
+        bound = iwae_bound(log_w.detach())  # (B,)
+        return surrogate - surrogate.detach() - bound.mean(), bound
 
 
 class ConditionalVAE(VAE):

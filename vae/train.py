@@ -74,6 +74,9 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def training_loss(model: VAE, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, beta: float) -> dict[str, torch.Tensor]:
     """The loss to minimise on one batch, with its terms (each averaged over the batch)."""
+    if config.objective == "iwae" and config.iwae_gradient == "dreg":
+        loss, bound = model.iwae_dreg_loss(x, config.iwae_k, y if model.config.is_conditional else None)
+        return {"loss": loss, "iwae": bound.mean()}
     if config.objective == "iwae":
         log_w = model.log_importance_weights(x, config.iwae_k, y if model.config.is_conditional else None)  # (B, k)
         bound = iwae_bound(log_w).mean()  # mean over the batch of the k-sample bound
