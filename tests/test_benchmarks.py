@@ -179,3 +179,22 @@ def test_refined_proposals_have_a_better_elbo(mnist_test) -> None:
         before = log_importance_weights(model, x, 2000, posterior=encoder).mean(dim=1)  # (6,) ELBO per image
         after = log_importance_weights(model, x, 2000, posterior=refined).mean(dim=1)
     assert (after > before).all(), (before, after)
+
+
+def test_precision_steps_agree_in_loss_and_gradient(mnist_test) -> None:
+    """benchmarks/precision.py's measurement on a small model: the same noise in both precisions, so the losses
+    agree closely (but not exactly: the networks did run in bfloat16) and the gradients point the same way."""
+    import vae
+    from vae.config import ModelConfig, TrainConfig
+
+    precision = _script("precision")
+    torch.manual_seed(0)
+    model = vae.build_model(ModelConfig(latent_dim=4, hidden=(64,)))
+    x = vae.binarized_test_set(mnist_test.subset(16))
+    config = TrainConfig(objective="iwae", iwae_k=4, iwae_gradient="dreg")
+    seconds, full, full_grad = precision.steps(model, x, config)
+    model.low_precision = True
+    _, low, low_grad = precision.steps(model, x, config)
+    assert seconds > 0 and len(full) == len(low) == precision.STEPS + 1
+    assert full != low and all(abs(a - b) < 0.05 * abs(a) for a, b in zip(full, low))
+    assert torch.nn.functional.cosine_similarity(full_grad, low_grad, dim=0) > 0.99

@@ -125,7 +125,7 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
     """`--init-from` starts from the saved weights (a tiny lr leaves the test loss where the model was) and records them."""
     run = trained["base"] / "fine-tuned"
     status, out, err = vae_cli("train", "--out", run, "--init-from", trained["exported"], "--objective", "iwae",
-                               "--iwae-k", "4", "--iwae-gradient", "dreg", "--epochs", "1", "--train-size", "256", "--lr", "1e-9",
+                               "--iwae-k", "4", "--iwae-gradient", "dreg", "--precision", "bf16", "--epochs", "1", "--train-size", "256", "--lr", "1e-9",
                                "--decoder-dropout", "0.2", "--data-root", mnist_root, "--no-progress", "--no-grids")
     assert status == 0, err
     start = json.loads((trained["run"] / "history.jsonl").read_text().splitlines()[-1])
@@ -146,6 +146,7 @@ def test_init_from_fine_tunes_a_saved_model(trained: dict, mnist_root: Path) -> 
     assert metrics["stages"][0]["command"] == start_metrics["training_command"]
     assert metrics["stages"][1]["command"] == metrics["training_command"] and metrics["stages"][1]["train_config"]["iwae_k"] == 4
     assert metrics["stages"][1]["train_config"]["iwae_gradient"] == "dreg"
+    assert metrics["stages"][1]["train_config"]["precision"] == "bf16"
     assert metrics["stages"][1]["train_config"]["decoder_dropout"] == 0.2  # a training option: the config.json is unchanged
     fine = json.loads((run / "history.jsonl").read_text().splitlines()[0])
     assert metrics["training_seconds"] == pytest.approx(start_metrics["training_seconds"] + fine["wall_seconds"])

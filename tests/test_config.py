@@ -17,7 +17,7 @@ from vae.config import from_dict, load_model_config, save_json, to_dict
     [ModelConfig(), ModelConfig(kind="cvae", arch="conv", decoder="conv", latent_dim=2, hidden=(512, 256), channels=8),
      TrainConfig(), TrainConfig(epochs=3, lr_schedule="cosine", min_lr_ratio=0.05, warmup_epochs=1.5, objective="iwae",
                                 iwae_k=8, binarize="none", train_size=100, grad_clip=5.0),
-     TrainConfig(objective="iwae", iwae_k=64, iwae_gradient="dreg", prior_lr=1e-3)],
+     TrainConfig(objective="iwae", iwae_k=64, iwae_gradient="dreg", prior_lr=1e-3, precision="bf16")],
 )
 def test_json_round_trip(tmp_path: Path, config) -> None:
     path = tmp_path / "config.json"
@@ -46,7 +46,8 @@ def test_configs_are_frozen() -> None:
      {"lr": "1e-3"}, {"beta": float("inf")}, {"min_lr_ratio": 1.5}, {"min_lr_ratio": None}, {"grad_clip": 0.0},
      {"grad_clip": "5"}, {"train_size": 10.5}, {"eval_batch_size": 0}, {"decoder_dropout": 1.0},
      {"decoder_dropout": -0.1}, {"decoder_dropout": float("nan")}, {"iwae_gradient": "score"},
-     {"iwae_gradient": "dreg"}, {"iwae_gradient": "dreg", "objective": "elbo"}],
+     {"iwae_gradient": "dreg"}, {"iwae_gradient": "dreg", "objective": "elbo"}, {"precision": "fp16"},
+     {"precision": None}],
 )
 def test_invalid_train_configs_are_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

@@ -185,6 +185,34 @@ def test_dreg_gradient_is_unbiased_with_less_variance() -> None:
     assert dreg.var(0).sum() < 0.5 * reparam.var(0).sum()
 
 
+def test_low_precision_runs_only_the_networks_in_bfloat16() -> None:
+    """With `low_precision` set, log w moves from float32 only as much as the decoder's bfloat16 logits move
+    log p(x | z): the prior and the densities, whose large terms cancel, stay in float32."""
+    from vae.objectives import bernoulli_log_likelihood
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(latent_dim=8, hidden=(256, 256), prior_components=20))
+    with torch.no_grad():
+        model.prior.means.mul_(20.0)  # large, cancelling terms in the mixture's matrix products
+    x = torch.bernoulli(torch.full((B, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(1))
+    mu, logvar = model.encode(x)
+    z = model.reparameterize(mu.expand(K, *mu.shape), logvar.expand(K, *logvar.shape)).detach()  # (k, B, D)
+    full = model._log_weights(x, z, None, mu, logvar)  # (B, k)
+    logits = model.decode(z.flatten(0, 1))
+    model.low_precision = True
+    low = model._log_weights(x, z, None, mu, logvar)
+    low_logits = model.decode(z.flatten(0, 1))
+    low_mu, _ = model.encode(x)
+    assert low.dtype == low_logits.dtype == low_mu.dtype == torch.float32
+    assert not torch.equal(low_logits, logits) and not torch.equal(low_mu, mu)  # the networks did run in bfloat16
+    target = x.expand(K, *x.shape).flatten(0, 1)
+    moved = (bernoulli_log_likelihood(target, low_logits) - bernoulli_log_likelihood(target, logits)).view(K, B).T
+    torch.testing.assert_close(low - full, moved, atol=1e-3, rtol=0)
+    assert (low - full).abs().mean() < 0.2  # and the decoder's share is small
+    model.low_precision = False
+    torch.testing.assert_close(model._log_weights(x, z, None, mu, logvar), full, atol=0, rtol=0)
+
+
 def test_vae_forward_is_a_one_sample_elbo() -> None:
     """Averaged over many draws, -loss of forward approaches the mean importance log weight (both E_q log w)."""
     torch.manual_seed(0)

@@ -249,11 +249,11 @@ def test_history_and_grids_are_written_every_epoch(splits, tmp_path: Path) -> No
         (ModelConfig(kind="ae", latent_dim=2, hidden=(16,)), {}, {"train_reconstruction", "train_kl"}),
         (ModelConfig(latent_dim=2, hidden=(16,)), {"objective": "iwae", "iwae_k": 4}, {"train_iwae"}),
         (ModelConfig(kind="cvae", latent_dim=2, hidden=(16,), prior_components=3),
-         {"objective": "iwae", "iwae_k": 4, "iwae_gradient": "dreg"}, {"train_iwae"}),
+         {"objective": "iwae", "iwae_k": 4, "iwae_gradient": "dreg", "precision": "bf16"}, {"train_iwae"}),
         (ModelConfig(latent_dim=2, hidden=(16, 16)), {"decoder_dropout": 0.3}, {"train_kl"}),
         (ModelConfig(arch="conv", latent_dim=2, hidden=(16,), channels=2), {"binarize": "none", "grad_clip": 1.0}, {"train_kl"}),
     ],
-    ids=["cvae", "ae", "iwae", "cvae-iwae-dreg", "decoder-dropout", "conv-gray-clipped"],
+    ids=["cvae", "ae", "iwae", "cvae-iwae-dreg-bf16", "decoder-dropout", "conv-gray-clipped"],
 )
 def test_other_models_and_objectives_train(splits, tmp_path: Path, model: ModelConfig, settings: dict, keys: set) -> None:
     train, test = splits
@@ -263,6 +263,20 @@ def test_other_models_and_objectives_train(splits, tmp_path: Path, model: ModelC
         assert history[0]["train_loss"] == pytest.approx(-history[0]["train_iwae"])
     assert (tmp_path / "run" / "grids" / "epoch_0001.png").is_file()
     assert vae.load(tmp_path / "run").config == model
+
+
+def test_bf16_training_evaluates_and_saves_in_float32(splits, tmp_path: Path) -> None:
+    """The networks run in bfloat16 only during the steps: the recorded test loss is the float32 loss of the saved model."""
+    from vae.train import test_loss as recompute_test_loss
+
+    train, test = splits
+    history = run((train.subset(256), test.subset(100)), tmp_path / "run", model=ModelConfig(latent_dim=4, hidden=(64, 64)),
+                  epochs=1, objective="iwae", iwae_k=4, precision="bf16")
+    model = vae.load(tmp_path / "run")
+    assert not model.low_precision and all(p.dtype == torch.float32 for p in model.parameters())
+    bits = vae.data.binarized_test_set(test.subset(100))
+    again = recompute_test_loss(model, bits, test.subset(100).labels, batch_size=1000, device=torch.device("cpu"))
+    assert history[0]["test_loss"] == pytest.approx(again["loss"], abs=1e-4)
 
 
 def test_an_autoencoder_cannot_use_the_iwae_objective(splits, tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--grad-clip", type=float)
     o.add_argument("--decoder-dropout", type=float, help="dropout on the MLP decoder's hidden layers while training (default 0)")
     o.add_argument("--prior-lr", type=float, help="peak learning rate of a learned prior (default: --lr)")
+    o.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16: run the networks in bfloat16 while training, the rest in float32 (default fp32)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
     _add_data_args(t)
@@ -96,7 +98,8 @@ def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
-            "iwae_k", "iwae_gradient", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout", "prior_lr")
+            "iwae_k", "iwae_gradient", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout", "prior_lr",
+            "precision")
     return {k: v for k in keys if (v := getattr(args, k)) is not None}
 
 

@@ -36,6 +36,19 @@ class VAE(nn.Module):
         self.encoder = build_encoder(config, code_size, cond_dim)
         self.decoder = build_decoder(config, cond_dim, decoder_dropout)
         self.prior = build_prior(config.latent_dim, config.prior_components)
+        self.low_precision = False
+
+    def _run(self, net: nn.Module, *inputs: torch.Tensor | None) -> torch.Tensor:
+        """Apply a network; with `low_precision` set, under bfloat16 autocast, its output cast back to float32.
+
+        Training with `precision="bf16"` sets `low_precision`: the matrix products of the encoder and
+        decoder then run in bfloat16 (several times faster on CPUs with AMX), while the densities, the
+        prior and the bounds, whose sums and differences need the precision, stay in float32.
+        """
+        if not self.low_precision:
+            return net(*inputs)
+        with torch.autocast(inputs[0].device.type, dtype=torch.bfloat16):
+            return net(*inputs).float()
 
     # -- conditioning -------------------------------------------------------------------------
     def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
@@ -49,7 +62,7 @@ class VAE(nn.Module):
     # -- the model -----------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior parameters: x (B, C, H, W) -> mu, logvar (B, D)."""
-        mu, logvar = self.encoder(x, self._condition(y)).chunk(2, dim=1)
+        mu, logvar = self._run(self.encoder, x, self._condition(y)).chunk(2, dim=1)
         return mu, logvar
 
     @staticmethod
@@ -64,7 +77,7 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Bernoulli logits: z (B, D) -> (B, C, H, W)."""
-        return self.decoder(z, self._condition(y))
+        return self._run(self.decoder, z, self._condition(y))
 
     def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Where x sits in latent space: the posterior mean, (B, C, H, W) -> (B, D)."""
@@ -155,7 +168,7 @@ class Autoencoder(VAE):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The code, with a log-variance of -inf (a point mass): x (B, C, H, W) -> z, logvar (B, D)."""
-        z = self.encoder(x, None)
+        z = self._run(self.encoder, x, None)
         return z, torch.full_like(z, float("-inf"))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, beta: float = 1.0, target: torch.Tensor | None = None) -> ElboTerms:

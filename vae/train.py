@@ -216,6 +216,7 @@ def train(
         torch.manual_seed(_epoch_seed(train_config.seed, epoch))  # reparameterization noise
         order = torch.randperm(n, generator=gen)
         sums: dict[str, float] = {}
+        model.low_precision = train_config.precision == "bf16"  # the networks only; see VAE._run
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{train_config.epochs}", disable=not progress, leave=False)
         for i in bar:
             step = epoch * steps_per_epoch + i
@@ -248,6 +249,7 @@ def train(
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.2f}", beta=f"{beta:.2f}")
         bar.close()
+        model.low_precision = False  # the per-epoch test loss, the grids and the saved model are float32
         seconds = time.perf_counter() - epoch_start
         evaluation = test_loss(model, test_bits, test_data.labels, train_config.eval_batch_size, dev)
         record: dict[str, Any] = {
