@@ -9,9 +9,9 @@ parameters. The speed-up needs bfloat16 matrix units (AMX or AVX512-BF16 on a CP
 bfloat16 can be slower than float32. Timings are only meaningful on an otherwise idle machine: the
 load average is recorded before and after.
 
-Usage: python benchmarks/precision.py [MODEL] [--threads 2] [--data-root ../shared/data]
+Usage: python benchmarks/precision.py [MODEL] [--threads 2] [--data-root ../shared/data] [--write]
 MODEL: a shipped model name or model/run folder (default: default). Prints a Markdown table and
-writes benchmarks/results/precision.json.
+writes benchmarks/results/precision.json; --write also puts the table into docs/performance.md.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ SETTINGS = {
 }
 STEPS = 5
 RESULTS = Path(__file__).parent / "results" / "precision.json"
+PAGE = Path(__file__).parents[1] / "docs" / "performance.md"
+START, END = "<!-- precision:start -->", "<!-- precision:end -->"
 
 
 def steps(model: vae.VAE, x: torch.Tensor, config: TrainConfig) -> tuple[float, list[float], torch.Tensor]:
@@ -81,6 +83,7 @@ def main() -> None:
     parser.add_argument("model", nargs="?", default="default")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-root")
+    parser.add_argument("--write", action="store_true", help="put the table into docs/performance.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = vae.load(args.model)
@@ -116,6 +119,10 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
+    if args.write:
+        page = PAGE.read_text()
+        head, rest = page.split(START)
+        PAGE.write_text(f"{head}{START}\n{markdown(result)}\n{END}{rest.split(END, 1)[1]}")
     if load_before[0] > 0.5:  # the load before this script started: something else was running
         print(f"warning: the machine was busy (load average {load_before[0]:.1f}); the timings are not representative")
 

@@ -101,6 +101,8 @@ def stages_table(name: str = "default") -> str:
         objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
         if cfg.get("iwae_gradient") == "dreg":
             objective += ", doubly reparameterized gradient"
+        if cfg.get("precision") == "bf16":
+            objective += ", networks in bfloat16"
         if added := re.search(r"--prior-components (\d+)", stage["command"]):  # the model options live in config.json
             objective += f"; adds a learned prior, a mixture of {added[1]} Gaussians (its lr {cfg.get('prior_lr') or cfg['lr']:g})"
         elif cfg.get("prior_lr"):  # a later stage of a model that already has a learned prior

@@ -198,3 +198,11 @@ def test_precision_steps_agree_in_loss_and_gradient(mnist_test) -> None:
     assert seconds > 0 and len(full) == len(low) == precision.STEPS + 1
     assert full != low and all(abs(a - b) < 0.05 * abs(a) for a, b in zip(full, low))
     assert torch.nn.functional.cosine_similarity(full_grad, low_grad, dim=0) > 0.99
+
+
+def test_performance_page_holds_the_saved_precision_table() -> None:
+    """docs/performance.md shows the table of benchmarks/results/precision.json (`--write` puts it there)."""
+    precision = _script("precision")
+    saved = json.loads(precision.RESULTS.read_text())
+    assert f"{precision.START}\n{precision.markdown(saved)}\n{precision.END}" in precision.PAGE.read_text()
+    assert saved["machine"]["bf16_units"] and all(r["gradient_cosine"] > 0.99 for r in saved["rows"])

@@ -26,6 +26,9 @@ class VAE(nn.Module):
     $p(z) = \mathcal N(0, I)$, $p_\theta(x \mid z) = \prod_i \operatorname{Bernoulli}(x_i; \sigma(\ell_\theta(z)_i))$.
     With `config.prior_components = K > 0` the prior is instead a learned mixture of K Gaussians
     ([`MixturePrior`][vae.priors.MixturePrior]); `self.prior` holds either.
+
+    `low_precision` (False unless set): run the encoder and decoder under bfloat16 autocast, their outputs
+    cast back to float32. Training with `precision="bf16"` sets it for its steps only.
     """
 
     def __init__(self, config: ModelConfig, decoder_dropout: float = 0.0) -> None:
