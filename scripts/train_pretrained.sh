@@ -42,7 +42,8 @@ for name in "${@:-latent2d latent2d-beta0.5 latent2d-beta4 ae2d cvae default}"; 
                 # stage 3: the shipped stage 2 given a learned 500-component mixture prior, 20 more epochs on the k=32 bound;
                 # stage 4: the shipped stage 3 fine-tuned 10 more epochs on the tighter k=64 bound; stage 5: 8 more on the k=128 bound;
                 # stage 6: 5 more on the k=128 bound with the doubly reparameterized (DReG) gradient;
-                # stage 7: 10 more on the k=256 bound with DReG, the networks in bfloat16 (mixed precision)
+                # stage 7: 10 more on the k=256 bound with DReG, the networks in bfloat16 (mixed precision);
+                # stage 8: 20 more on the k=128 bound with DReG in bfloat16
                 train default --kind vae --arch mlp --hidden 512 512 --latent-dim 32 --objective iwae --iwae-k 8 --epochs 100 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
                 train default-ft --init-from runs/default --objective iwae --iwae-k 32 --epochs 40 --batch-size 128 --lr 3e-4 --lr-schedule cosine --min-lr-ratio 0.05 --seed 1 --threads 2
                 ship default-ft default -k 5000 --threads 2
@@ -55,7 +56,9 @@ for name in "${@:-latent2d latent2d-beta0.5 latent2d-beta4 ae2d cvae default}"; 
                 train default-dreg --init-from default --prior-lr 1e-3 --objective iwae --iwae-k 128 --iwae-gradient dreg --epochs 5 --batch-size 128 --lr 1e-4 --lr-schedule cosine --min-lr-ratio 0.05 --seed 6 --threads 2
                 ship default-dreg default -k 5000 --threads 2
                 train default-k256 --init-from default --prior-lr 1e-3 --objective iwae --iwae-k 256 --iwae-gradient dreg --precision bf16 --epochs 10 --batch-size 128 --lr 1e-4 --lr-schedule cosine --min-lr-ratio 0.05 --seed 7 --threads 2
-                ship default-k256 default -k 5000 --threads 2 ;;
+                ship default-k256 default -k 5000 --threads 2
+                train default-k128-bf16 --init-from default --prior-lr 1e-3 --objective iwae --iwae-k 128 --iwae-gradient dreg --precision bf16 --epochs 20 --batch-size 128 --lr 1e-4 --lr-schedule cosine --min-lr-ratio 0.05 --seed 8 --threads 2
+                ship default-k128-bf16 default -k 5000 --threads 2 ;;
       *) echo "unknown model $n" >&2; exit 2 ;;
     esac
   done

@@ -103,7 +103,7 @@ def test_conditional_samples_are_the_requested_digit() -> None:
 def test_default_samples_are_recognisable_digits() -> None:
     result = confident_fraction(vae.load("default"), load_classifier())
     assert result["confident_fraction"] == pytest.approx(QUALITY["default"]["confident_fraction"], abs=0.01)
-    assert result["confident_fraction"] >= 0.85  # measured 89.6% (mean confidence 0.96); 84.1% before stage 4, 66.9% before its learned prior
+    assert result["confident_fraction"] >= 0.88  # measured 90.2% (mean confidence 0.97); 89.6% before stage 8, 84.1% before stage 4, 66.9% before its learned prior
 
 
 def _script_runs() -> dict[str, list[str]]:
@@ -138,4 +138,4 @@ def test_the_training_script_repeats_every_recorded_stage() -> None:
             if run in runs:  # not the beta variants, whose line takes its name from a bash variable
                 assert _options(runs[run]) == _options(words[2:]), run
                 checked += 1
-    assert checked == 10  # latent2d, ae2d, cvae and default's seven stages
+    assert checked == 11  # latent2d, ae2d, cvae and default's eight stages
