@@ -78,6 +78,15 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_page(table: str, page: Path = PAGE) -> None:
+    """Replace the block between the precision markers of `page` with `table`."""
+    text = page.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{page}: the markers {START} and {END} are missing; add them where the table belongs")
+    head, rest = text.split(START, 1)
+    page.write_text(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default="default")
@@ -120,9 +129,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     if args.write:
-        page = PAGE.read_text()
-        head, rest = page.split(START)
-        PAGE.write_text(f"{head}{START}\n{markdown(result)}\n{END}{rest.split(END, 1)[1]}")
+        write_page(markdown(result))
     if load_before[0] > 0.5:  # the load before this script started: something else was running
         print(f"warning: the machine was busy (load average {load_before[0]:.1f}); the timings are not representative")
 

@@ -206,3 +206,15 @@ def test_performance_page_holds_the_saved_precision_table() -> None:
     saved = json.loads(precision.RESULTS.read_text())
     assert f"{precision.START}\n{precision.markdown(saved)}\n{precision.END}" in precision.PAGE.read_text()
     assert saved["machine"]["bf16_units"] and all(r["gradient_cosine"] > 0.99 for r in saved["rows"])
+
+
+def test_precision_write_replaces_only_its_block_and_names_missing_markers(tmp_path) -> None:
+    precision = _script("precision")
+    page = tmp_path / "performance.md"
+    page.write_text(f"intro\n{precision.START}\nold table\n{precision.END}\nrest\n")
+    precision.write_page("| new |", page)
+    assert page.read_text() == f"intro\n{precision.START}\n| new |\n{precision.END}\nrest\n"
+    page.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match="markers"):
+        precision.write_page("| new |", page)
+    assert page.read_text() == "no markers here\n"
