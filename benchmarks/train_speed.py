@@ -285,7 +285,7 @@ def machine_info(threads: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Training speed of the pytorch/examples VAE recipe against vae.train.")
-    parser.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $VAE_DATA_ROOT, else ./data)")
+    parser.add_argument("--data-root", help=vae.data.DATA_ROOT_HELP)
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"],
                         help="epochs of the reference recipe and of the same-settings run (default 10)")
     parser.add_argument("--fast-epochs", type=int,

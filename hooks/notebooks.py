@@ -9,8 +9,9 @@ For every `docs/**/*.ipynb` the build
 3. adds the page (`name.md`) and its figures (`name_files/*.png`) to the site as generated files,
    next to the notebook itself, which stays downloadable. Nothing is written into `docs/`.
 
-The notebooks read MNIST from `$VAE_DATA_ROOT`; when it is unset the hook points it at
-`../shared/data` beside the repository (this project's CI layout). They use the models shipped in
+The notebooks read MNIST from the package's data root (`$VAE_DATA_ROOT`, else the per-user cache
+`~/.cache/vae-explorer/data`, as `vae.data.resolve_data_root` says); the hook
+passes it to the kernel as an absolute path. They use the models shipped in
 `vae/pretrained/` and never download anything. The kernel runs torch on one thread
 (`$VAE_DOCS_THREADS` changes that).
 
@@ -62,10 +63,12 @@ def _execute(path: Path) -> Any:
     import nbformat
     from nbclient import NotebookClient
 
+    from vae.data import resolve_data_root
+
     nb = nbformat.read(path, as_version=4)
     env = {
         **os.environ,
-        "VAE_DATA_ROOT": os.environ.get("VAE_DATA_ROOT") or str(ROOT.parent / "shared" / "data"),
+        "VAE_DATA_ROOT": str(resolve_data_root().absolute()),  # the kernel runs in the notebook's folder
         # One thread: the tutorials' models are small, and on a busy machine (CI, a training run in the
         # background) several torch threads per process slow them down by an order of magnitude.
         "OMP_NUM_THREADS": os.environ.get("VAE_DOCS_THREADS", "1"),
@@ -114,8 +117,8 @@ def _to_markdown(nb: Any, stem: str, notebook_name: str) -> tuple[str, dict[str,
     note = (
         f'!!! info "This page is a notebook, executed when the site was built"\n'
         f"    Every number and figure below was computed by the code above it during the docs build.\n"
-        f"    [Download the notebook]({notebook_name}) to run it yourself (set `VAE_DATA_ROOT` to the folder\n"
-        f"    that holds `MNIST/raw/`).\n\n"
+        f"    [Download the notebook]({notebook_name}) to run it yourself (`vae data` shows where it looks for\n"
+        f"    MNIST, `vae data download` fetches it).\n\n"
     )
     # The notebook's first cell is its "# Title": keep it first, then the note.
     title, _, rest = body.lstrip().partition("\n")

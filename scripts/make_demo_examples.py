@@ -34,7 +34,7 @@ def first_per_class(labels: torch.Tensor, per_class: int) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $VAE_DATA_ROOT, else ./data)")
+    parser.add_argument("--data-root", help=vae.data.DATA_ROOT_HELP)
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output folder (default {OUT_DIR})")
     parser.add_argument("--per-class", type=int, default=200, help="digits per class in test_subset.safetensors")
     parser.add_argument("--pngs-per-class", type=int, default=3, help="example PNGs per class for the picker")

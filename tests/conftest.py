@@ -1,9 +1,16 @@
-"""Shared fixtures: the repository root and the MNIST data root (real data, offline)."""
+"""Shared fixtures: the repository root and the MNIST data root (real data).
+
+The data root is the package's own ([`vae.data.resolve_data_root`]: `$VAE_DATA_ROOT`, else the
+per-user cache `~/.cache/vae-explorer/data`), so the tests, the command line and the docs build
+share one copy. When MNIST is not there, the first test that needs it fetches it once
+(`vae.data.download_mnist`, needs internet); offline, those tests fail with a message saying what
+to do. Nothing else is ever downloaded.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -11,17 +18,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    """$VAE_DATA_ROOT, else ../shared/data beside the repository (this project's CI layout), as an absolute path
-    (tests link to its files from temporary folders, and a relative root would make broken links)."""
-    return Path(os.environ.get("VAE_DATA_ROOT") or ROOT.parent / "shared" / "data").absolute()
+    """The package's data root as an absolute path (tests link to its files from temporary folders,
+    and a relative root would make broken links)."""
+    from vae.data import resolve_data_root
+
+    return resolve_data_root().absolute()
+
+
+def ensure_mnist(root: Path, download: Callable[[Path], Path] | None = None) -> Path:
+    """The root, with MNIST fetched into it first when a file is missing; a test failure with the
+    reason and the remedy when it cannot be fetched (offline)."""
+    from vae.data import DataError, download_mnist, missing_files
+
+    if missing := missing_files(root):
+        print(f"\nMNIST is not under {root} (missing: {', '.join(missing)}): downloading it once")
+        try:
+            (download or download_mnist)(root)
+        except DataError as err:
+            failure = str(err)
+        else:
+            return root
+        pytest.fail(f"MNIST is not under {root} and could not be downloaded:\n{failure}", pytrace=False)  # no chained traceback
+    return root
 
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    root = data_root()
-    if not (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
-        pytest.fail(f"MNIST not found under {root}: set VAE_DATA_ROOT to the folder holding MNIST/raw/")
-    return root
+    return ensure_mnist(data_root())
 
 
 @pytest.fixture(scope="session")

@@ -291,3 +291,228 @@ def test_a_starting_model_inside_the_working_directory_is_recorded_relative_to_i
     monkeypatch.chdir(trained["base"])
     assert _provenance(str(trained["exported"]))["path"] == "exported"
     assert _provenance("exported")["path"] == "exported"
+
+
+# -- vae data: where MNIST is looked for, and its download (a fake fetcher: never the network) ---------
+def _fake_fetch(source: Path, calls: list[Path]):
+    """Stands in for torchvision's download: links the real test files where it would put them."""
+    from vae.data import RAW_FILES
+
+    def fetch(folder: Path) -> None:
+        calls.append(folder)
+        (folder / "MNIST" / "raw").mkdir(parents=True)
+        for name in RAW_FILES:
+            (folder / "MNIST" / "raw" / name).symlink_to(source / "MNIST" / "raw" / name)
+
+    return fetch
+
+
+def test_vae_data_shows_the_root_and_whether_mnist_is_there(tmp_path: Path, mnist_root: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    status, out, _ = vae_cli("data", "--data-root", mnist_root)
+    assert status == 0 and f"data root: {mnist_root}\n  from --data-root" in out and "MNIST is there" in out
+    assert out.count(": ok") == 4
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "empty"))
+    status, out, _ = vae_cli("data")
+    assert status == 1 and f"data root: {tmp_path / 'empty'}\n  from $VAE_DATA_ROOT" in out
+    assert "MNIST/raw/t10k-images-idx3-ubyte: missing" in out and "run `vae data download`" in out
+    monkeypatch.delenv("VAE_DATA_ROOT")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status, out, _ = vae_cli("data")
+    assert status == 1 and f"data root: {tmp_path / 'cache' / 'vae-explorer' / 'data'}\n  from the default" in out
+
+
+def test_vae_data_download(tmp_path: Path, mnist_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(vae.data, "_fetch_with_torchvision", _fake_fetch(mnist_root, calls))
+    monkeypatch.delenv("VAE_DATA_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status, out, err = vae_cli("data", "download")  # to the default root
+    default = tmp_path / "cache" / "vae-explorer" / "data"
+    assert status == 0, err
+    assert f"MNIST is in {default / 'MNIST' / 'raw'}: 60,000 training and 10,000 test images, verified" in out
+    assert vae_cli("data")[0] == 0 and len(calls) == 1
+    assert vae_cli("data", "download")[0] == 0 and len(calls) == 1  # there already: not fetched again
+    after, before = tmp_path / "after", tmp_path / "before"  # --data-root after or before `download`
+    for root, argv in ((after, ("data", "download", "--data-root", after)), (before, ("data", "--data-root", before, "download"))):
+        status, out, err = vae_cli(*argv)
+        assert status == 0, err
+        assert f"commands find it with --data-root {root}" in out
+        assert vae_cli("data", "--data-root", root)[0] == 0
+    assert len(calls) == 3
+
+
+def test_vae_data_download_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.error import URLError
+
+    def offline(folder: Path) -> None:
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(vae.data, "_fetch_with_torchvision", offline)
+    status, _, err = vae_cli("data", "download", "--data-root", tmp_path)
+    assert_clean_error(status, err, "data", f"could not download MNIST into {tmp_path}")
+    assert "needs internet access" in err and "Name or service not known" in err
+    assert vae_cli("data", "--data-root", tmp_path)[0] == 1
+
+
+def test_download_flag_fetches_missing_mnist(tmp_path: Path, mnist_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(vae.data, "_fetch_with_torchvision", _fake_fetch(mnist_root, calls))
+    status, _, err = vae_cli("evaluate", "latent2d", "-k", "2", "--test-size", "10", "--data-root", tmp_path, "--no-progress")
+    assert_clean_error(status, err, "evaluate", "MNIST not found under")  # without --download: never fetched
+    assert calls == []
+    status, out, err = vae_cli("evaluate", "latent2d", "-k", "2", "--test-size", "10", "--data-root", tmp_path,
+                               "--no-progress", "--download")
+    assert status == 0, err
+    assert json.loads(out)["num_images"] == 10 and len(calls) == 1
+
+
+# -- the decoder likelihood and the validation split on the command line ------------------------------------
+SMALL = ("--latent-dim", "2", "--hidden", "32", "--epochs", "1", "--no-progress", "--no-grids", "--seed", "0")
+
+
+def _results(out: str) -> dict:
+    return json.loads(out[out.index("{"):])
+
+
+@pytest.fixture(scope="module")
+def gaussian_run(tmp_path_factory, mnist_root: Path) -> dict:
+    """`vae train --likelihood gaussian --decoder-std 0.2 --val-size 200` on 500 images, for one epoch."""
+    run = tmp_path_factory.mktemp("gaussian") / "run"
+    status, out, err = vae_cli("train", "--out", run, "--likelihood", "gaussian", "--decoder-std", "0.2", "--train-size", "500",
+                               "--val-size", "200", *SMALL, "--data-root", mnist_root)
+    assert status == 0, err
+    return {"run": run, "out": out, "train": vae.load_mnist(True, mnist_root)}
+
+
+def test_train_with_a_gaussian_likelihood_end_to_end(gaussian_run: dict, mnist_test, mnist_root: Path, tmp_path: Path) -> None:
+    run: Path = gaussian_run["run"]
+    assert "(a density on gray levels)" in gaussian_run["out"] and "val -ELBO" in gaussian_run["out"]
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert config["likelihood"] == "gaussian" and config["decoder_std"] == 0.2
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["train_config"]["binarize"] == "none"  # a Gaussian trains on gray levels unless told otherwise
+    assert state["train_config"]["val_size"] == 200 and state["train_config"]["train_size"] == 500
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert {"val_loss", "test_loss"} <= set(history[0])
+    model = vae.load(run)
+    assert model.config.likelihood == "gaussian" and model.likelihood.std == pytest.approx(0.2)
+    # evaluated on the gray levels of the test images, not on binarized digits
+    status, out, err = vae_cli("evaluate", run, "-k", "4", "--test-size", "30", "--no-progress", "--data-root", mnist_root)
+    assert status == 0, err
+    results = _results(out)
+    expected = vae.evaluate(model, mnist_test.images[:30], k=4, seed=0)
+    assert results["test_nll"] == pytest.approx(expected["test_nll"]) and results["split"] == "test"
+    assert results["likelihood"] == "gaussian" and "gray levels" in results["data"] and "not comparable" in results["data"]
+    bits = vae.evaluate(model, vae.binarized_test_set(mnist_test.subset(30)), k=4, seed=0)
+    assert results["test_nll"] != pytest.approx(bits["test_nll"])
+    status, out, err = vae_cli("sample", run, "--out", tmp_path / "samples.png", "-n", "4")
+    assert status == 0, err
+    with Image.open(tmp_path / "samples.png") as image:
+        assert image.size == (2 * 30 + 2, 2 * 30 + 2)
+
+
+def test_evaluate_on_the_validation_split(gaussian_run: dict, mnist_root: Path, tmp_path: Path) -> None:
+    """--split val scores the last val_size training images, with val_ names; an exported copy knows its split too."""
+    run: Path = gaussian_run["run"]
+    status, out, err = vae_cli("evaluate", run, "--split", "val", "-k", "4", "--test-size", "40", "--no-progress", "--data-root", mnist_root)
+    assert status == 0, err
+    results = _results(out)
+    held_out = gaussian_run["train"].images[-200:][:40]  # the first 40 of the last 200, as gray levels
+    expected = vae.evaluate(vae.load(run), held_out, k=4, seed=0)
+    assert results["split"] == "val" and results["num_images"] == 40
+    assert results["val_nll"] == pytest.approx(expected["test_nll"]) and results["val_elbo"] == pytest.approx(expected["test_elbo"])
+    assert not any(key.startswith("test_") for key in results)
+    exported = tmp_path / "exported"
+    assert vae_cli("export", run, exported)[0] == 0
+    status, out, err = vae_cli("evaluate", exported, "--split", "val", "-k", "4", "--test-size", "40", "--no-progress",
+                               "--data-root", mnist_root)
+    assert status == 0, err
+    assert _results(out)["val_nll"] == pytest.approx(results["val_nll"])
+    (tmp_path / "val.json").write_text(json.dumps(results))
+    status, _, err = vae_cli("export", run, tmp_path / "refused", "--evaluation", tmp_path / "val.json")
+    assert_clean_error(status, err, "export", "scores the val split: a model folder records its test numbers")
+    assert not (tmp_path / "refused").exists()
+
+
+def test_a_bernoulli_validation_split_is_binarized_once(tmp_path: Path, mnist_root: Path) -> None:
+    run = tmp_path / "run"
+    status, out, err = vae_cli("train", "--out", run, "--train-size", "300", "--val-size", "100", *SMALL, "--data-root", mnist_root)
+    assert status == 0, err
+    status, out, err = vae_cli("evaluate", run, "--split", "val", "-k", "4", "--no-progress", "--data-root", mnist_root)
+    assert status == 0, err
+    held_out = vae.load_mnist(True, mnist_root).split_off(100)[1]
+    expected = vae.evaluate(vae.load(run), vae.binarized_test_set(held_out), k=4, seed=0)
+    assert _results(out)["val_nll"] == pytest.approx(expected["test_nll"]) and _results(out)["num_images"] == 100
+    assert "binarized" in _results(out)["data"]
+    # fine-tuned without a split, the held-out images have been trained on: refused
+    tuned = tmp_path / "tuned"
+    assert vae_cli("train", "--out", tuned, "--init-from", run, "--epochs", "1", "--train-size", "300", "--no-progress",
+                   "--no-grids", "--data-root", mnist_root)[0] == 0
+    status, _, err = vae_cli("evaluate", tuned, "--split", "val", "-k", "4", "--data-root", mnist_root)
+    assert_clean_error(status, err, "evaluate", "was trained on the whole training set (stage 2 of 2)")
+
+
+def test_models_without_a_validation_split_are_refused(trained: dict, mnist_root: Path) -> None:
+    for model in (trained["run"], trained["exported"], "latent2d"):
+        status, _, err = vae_cli("evaluate", model, "--split", "val", "-k", "4", "--data-root", mnist_root)
+        assert_clean_error(status, err, "evaluate", "was trained on the whole training set: it has no validation split")
+        assert "--val-size" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(("--decoder-std", "0.1"), "--decoder-std is the sigma of a Gaussian decoder: add --likelihood gaussian"),
+     (("--likelihood", "gaussian", "--binarize", "dynamic"), "a density on gray levels: train it with binarize 'none'"),
+     (("--likelihood", "gaussian", "--decoder-std", "0"), "decoder_std must be positive"),
+     (("--val-size", "60000"), "a validation split of 60000 images leaves none of the 60,000 to train on"),
+     (("--val-size", "-5"), "val_size must be an integer >= 0"),
+     (("--val-size", "10000", "--train-size", "55000"), "train_size 55,000 + val_size 10,000 is more than the 60,000"),
+     ],
+    ids=["std-without-gaussian", "gaussian-on-bits", "zero-std", "val-too-large", "val-negative", "val-plus-train-too-large"],
+)
+def test_bad_likelihood_and_validation_options(tmp_path: Path, mnist_root: Path, argv: tuple, message: str) -> None:
+    status, _, err = vae_cli("train", "--out", tmp_path / "run", *argv, *SMALL, "--data-root", mnist_root)
+    assert_clean_error(status, err, "train", message)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_training_options_reach_the_training_loop(tmp_path: Path) -> None:
+    """`--grad-clip`, `--decoder-dropout`, `--precision` and `--seed` reach the training config `vae train` hands to
+    the training loop (which applies them: see tests/test_train.py), not silently dropped on the way. The loop and
+    the data are stubbed: only the command line is under test."""
+    seen = []
+
+    def fake_train(model_config, train_config, out, *args, **kwargs):
+        seen.append(train_config)
+        return [{"epoch": 1, "test_loss": 100.0, "wall_seconds": 1.0}]
+
+    tiny = vae.MNIST(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    with mock.patch("vae.train.train", fake_train), mock.patch("vae.data.load_mnist", lambda *args: tiny):
+        status, _, err = vae_cli("train", "--out", tmp_path / "run", "--grad-clip", "0.5", "--decoder-dropout", "0.2",
+                                 "--precision", "bf16", "--seed", "3", "--no-progress")
+        assert status == 0, err
+        assert vae_cli("train", "--out", tmp_path / "defaults", "--no-progress")[0] == 0
+    options = [(c.grad_clip, c.decoder_dropout, c.precision, c.seed) for c in seen]
+    assert options == [(0.5, 0.2, "bf16", 3), (None, 0.0, "fp32", 0)]
+
+
+def test_the_likelihoods_benchmark_measures_a_gaussian_run(gaussian_run: dict, mnist_test) -> None:
+    """benchmarks/likelihoods.py, whose JSON the likelihoods page shows, measures a `vae train` run (here a small one)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("likelihoods_benchmark", Path(__file__).parents[1] / "benchmarks" / "likelihoods.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.measure(gaussian_run["run"], mnist_test.subset(50), gaussian_run["train"].subset(50))
+    assert result["likelihood"] == "gaussian" and result["beta_on_mse"] == pytest.approx(2 * 0.2**2)
+    history = [json.loads(line) for line in (gaussian_run["run"] / "history.jsonl").read_text().splitlines()]
+    assert result["test_loss"] == history[-1]["test_loss"]
+    model = vae.load(gaussian_run["run"])
+    with torch.no_grad():
+        recon = model.reconstruct(mnist_test.images[:50])
+    assert result["squared_error"] == pytest.approx((mnist_test.images[:50] - recon).pow(2).flatten(1).sum(1).mean().item(), rel=1e-5)
+    means = bench.decode_images(result["means"])  # the 8-bit images round-trip through the JSON encoding
+    with torch.no_grad():
+        expected = model.decoder_mean(model.prior.sample(bench.N_SAMPLES, generator=torch.Generator().manual_seed(0)))[:, 0]
+    torch.testing.assert_close(means, expected, atol=0.5 / 255 + 1e-6, rtol=0)

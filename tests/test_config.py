@@ -78,3 +78,48 @@ def test_config_files_that_are_not_objects(tmp_path: Path, content: str) -> None
     path.write_text(content)
     with pytest.raises(ConfigError, match="JSON object"):
         load_model_config(path)
+
+
+# -- the decoder likelihood and the validation split ------------------------------------------------
+def test_config_files_without_a_likelihood_load_as_bernoulli(tmp_path: Path) -> None:
+    """Every config.json written before the field existed (all the shipped ones) is a Bernoulli decoder, as before."""
+    from vae.checkpoint import PRETRAINED_DIR
+
+    old = {"kind": "vae", "arch": "mlp", "latent_dim": 2, "hidden": [16], "channels": 32, "decoder": "mlp",
+           "image_shape": [1, 28, 28], "num_classes": 10}
+    path = tmp_path / "config.json"
+    save_json(path, old)
+    config = load_model_config(path)
+    assert config.likelihood == "bernoulli" and not config.is_gaussian
+    shipped = sorted(PRETRAINED_DIR.glob("*/config.json"))
+    assert shipped
+    for file in shipped:
+        assert load_model_config(file).likelihood == "bernoulli"
+    gaussian = ModelConfig(likelihood="gaussian_learned", decoder_std=0.3)
+    save_json(path, to_dict(gaussian))
+    assert load_model_config(path) == gaussian and gaussian.is_gaussian
+
+
+def test_train_configs_without_a_validation_split_load_unchanged() -> None:
+    assert TrainConfig().val_size == 0
+    assert from_dict(TrainConfig, {"epochs": 3}).val_size == 0  # a state.json from before the field
+    assert TrainConfig(val_size=10_000, train_size=50_000).val_size == 10_000
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"likelihood": "laplace"}, "likelihood must be one of 'bernoulli', 'gaussian', 'gaussian_learned'"),
+     ({"likelihood": "gaussian", "decoder_std": 0.0}, "decoder_std must be positive"),
+     ({"likelihood": "gaussian", "decoder_std": -0.1}, "decoder_std must be positive"),
+     ({"decoder_std": float("nan")}, "decoder_std must be a finite number"),
+     ({"decoder_std": "0.1"}, "decoder_std must be a finite number")],
+)
+def test_invalid_likelihoods_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "10", None, True])
+def test_invalid_validation_sizes_are_refused(value) -> None:
+    with pytest.raises(ConfigError, match="val_size must be an integer >= 0"):
+        TrainConfig(val_size=value)

@@ -1,15 +1,20 @@
-"""MNIST loading (real files, offline), data-root resolution, clear errors, and binarization."""
+"""MNIST loading (real files, offline), data-root resolution, the download (with a fake fetcher, never
+the network), clear errors, and binarization."""
 
 from __future__ import annotations
 
+import socket
 import struct
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 import torch
 
+import vae.data
+from conftest import ensure_mnist
 from vae import DataError, binarize, binarized_test_set, load_mnist, resolve_data_root
-from vae.data import DATA_ROOT_ENV, RAW_FILES
+from vae.data import DATA_ROOT_ENV, RAW_BYTES, RAW_FILES, default_data_root, download_mnist, missing_files, raw_file_problems
 
 
 def _layout(root: Path, files: dict[str, bytes | Path]) -> Path:
@@ -48,6 +53,7 @@ def test_missing_data_root_names_the_layout(tmp_path: Path) -> None:
     for name in RAW_FILES:
         assert str(tmp_path / "nowhere" / "MNIST" / "raw" / name) in message
     assert "--data-root" in message and DATA_ROOT_ENV in message and "--download" in message
+    assert "`vae data download`" in message
 
 
 def test_incomplete_folder_names_the_missing_files(tmp_path: Path, mnist_root: Path) -> None:
@@ -85,7 +91,18 @@ def test_well_formed_but_short_file_is_incomplete(tmp_path: Path, mnist_root: Pa
 
 def test_data_root_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_root: Path) -> None:
     monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
-    assert resolve_data_root() == Path("data")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # the default: a per-user cache folder, the same whatever the working directory
+    assert resolve_data_root() == default_data_root() == tmp_path / "home" / ".cache" / "vae-explorer" / "data"
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_root() == tmp_path / "home" / ".cache" / "vae-explorer" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resolve_data_root() == tmp_path / "xdg" / "vae-explorer" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG rule: a relative path is ignored
+    assert resolve_data_root() == tmp_path / "home" / ".cache" / "vae-explorer" / "data"
+    monkeypatch.setenv(DATA_ROOT_ENV, "")  # empty is unset
+    assert resolve_data_root() == tmp_path / "home" / ".cache" / "vae-explorer" / "data"
     assert resolve_data_root(tmp_path) == tmp_path
     assert resolve_data_root("~/mnist") == Path.home() / "mnist"
     monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / "from-env"))
@@ -114,3 +131,143 @@ def test_binarize_is_bernoulli() -> None:
     bits = binarize(gray, torch.Generator().manual_seed(0))
     assert bits.mean().item() == pytest.approx(0.3, abs=0.005)
     assert torch.equal(bits, binarize(gray, torch.Generator().manual_seed(0)))
+
+
+# -- the download: a fake fetcher stands in for torchvision; nothing here touches the network ----------
+class FakeFetch:
+    """Puts the real MNIST files (links to the test data) where torchvision would, counting its calls."""
+
+    def __init__(self, source: Path, files: dict[str, bytes] | None = None) -> None:
+        self.source, self.files, self.calls = source, files or {}, []
+
+    def __call__(self, folder: Path) -> None:
+        self.calls.append(folder)
+        raw = folder / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for name in RAW_FILES:
+            if name in self.files:
+                (raw / name).write_bytes(self.files[name])
+            else:
+                (raw / name).symlink_to(self.source / "MNIST" / "raw" / name)
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"an archive torchvision keeps")
+
+
+def test_download_fetches_once_into_the_expected_layout(tmp_path: Path, mnist_root: Path) -> None:
+    fetch = FakeFetch(mnist_root)
+    root = tmp_path / "new" / "root"  # created as needed
+    assert download_mnist(root, fetch=fetch) == root
+    assert len(fetch.calls) == 1 and fetch.calls[0].parent == root  # staged inside the root (same file system)
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(RAW_FILES)  # no archives, nothing else
+    assert [p.name for p in root.iterdir()] == ["MNIST"]  # the staging folder is gone
+    assert missing_files(root) == [] and raw_file_problems(root) == {}
+    assert load_mnist(False, root).labels[:3].tolist() == [7, 2, 1]
+    download_mnist(root, fetch=fetch)  # already there and verified: not fetched again
+    assert len(fetch.calls) == 1
+
+
+def test_download_goes_to_the_resolved_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_root: Path) -> None:
+    fetch = FakeFetch(mnist_root)
+    monkeypatch.setattr(vae.data, "_fetch_with_torchvision", fetch)  # the default fetcher
+    monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / "env"))
+    download_mnist()
+    assert missing_files(tmp_path / "env") == []
+    download_mnist(tmp_path / "argument")  # an argument wins over the environment variable
+    assert missing_files(tmp_path / "argument") == [] and len(fetch.calls) == 2
+    monkeypatch.delenv(DATA_ROOT_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    download_mnist()
+    assert missing_files(tmp_path / "cache" / "vae-explorer" / "data") == [] and len(fetch.calls) == 3
+
+
+def test_load_mnist_downloads_only_when_asked_and_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_root: Path) -> None:
+    fetch = FakeFetch(mnist_root)
+    monkeypatch.setattr(vae.data, "_fetch_with_torchvision", fetch)
+    with pytest.raises(DataError, match="MNIST not found under"):
+        load_mnist(False, tmp_path)  # download=False: never fetched
+    assert fetch.calls == []
+    assert load_mnist(False, tmp_path, download=True).labels[:3].tolist() == [7, 2, 1]
+    assert load_mnist(True, tmp_path, download=True).images.shape == (60_000, 1, 28, 28)
+    assert len(fetch.calls) == 1  # the second call found the files
+
+
+def test_offline_download_says_what_to_do(tmp_path: Path) -> None:
+    def offline(folder: Path) -> None:
+        (folder / "MNIST" / "raw").mkdir(parents=True)
+        (folder / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"half a file")
+        raise URLError("[Errno -2] Name or service not known")
+
+    root = tmp_path / "new" / "root"
+    with pytest.raises(DataError) as info:
+        download_mnist(root, fetch=offline)
+    message = str(info.value)
+    assert f"could not download MNIST into {root}" in message and "Name or service not known" in message
+    assert "needs internet access" in message and str(root / "MNIST" / "raw") in message and "--data-root" in message
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is left, not even the folders it made
+    with pytest.raises(DataError, match="could not download"):
+        download_mnist(tmp_path, fetch=offline)
+    assert tmp_path.is_dir() and list(tmp_path.iterdir()) == []  # a root that existed stays
+
+
+def test_torchvision_fetcher_offline_is_a_data_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real default fetcher, with torchvision's network call replaced: every mirror fails."""
+    import torchvision.datasets.mnist as tv_mnist
+
+    seen_timeouts = []
+
+    def no_network(url: str, **kwargs) -> None:
+        seen_timeouts.append(socket.getdefaulttimeout())
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", no_network)
+    before = socket.getdefaulttimeout()
+    with pytest.raises(DataError, match=r"(?s)could not download MNIST.*Tried https://ossci-datasets.*needs internet access"):
+        download_mnist(tmp_path)
+    assert seen_timeouts and set(seen_timeouts) == {vae.data.DOWNLOAD_TIMEOUT_SECONDS}  # an unreachable mirror cannot hang
+    assert socket.getdefaulttimeout() == before  # restored
+
+
+def test_downloaded_files_that_do_not_read_as_mnist_are_not_installed(tmp_path: Path, mnist_root: Path) -> None:
+    fetch = FakeFetch(mnist_root, {"t10k-images-idx3-ubyte": _idx_images(100)})
+    with pytest.raises(DataError, match=f"the downloaded MNIST files do not verify, so nothing was put into {tmp_path}"):
+        download_mnist(tmp_path, fetch=fetch)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_files_are_fetched_again(tmp_path: Path, mnist_root: Path) -> None:
+    real = mnist_root / "MNIST" / "raw"
+    files: dict[str, bytes | Path] = {name: real / name for name in RAW_FILES}
+    files["t10k-labels-idx1-ubyte"] = b"garbage"
+    _layout(tmp_path, files)
+    assert raw_file_problems(tmp_path) == {"t10k-labels-idx1-ubyte": "7 bytes, expected 10,008 (truncated or not MNIST)"}
+    fetch = FakeFetch(mnist_root)
+    download_mnist(tmp_path, fetch=fetch)
+    assert len(fetch.calls) == 1 and raw_file_problems(tmp_path) == {}
+
+
+def test_raw_sizes_are_those_of_the_real_files(mnist_root: Path) -> None:
+    assert {name: (mnist_root / "MNIST" / "raw" / name).stat().st_size for name in RAW_FILES} == RAW_BYTES
+
+
+def test_the_suite_fetches_missing_mnist_once(tmp_path: Path) -> None:
+    """tests/conftest.py: what `pytest` does on a machine without MNIST (here with a fake download)."""
+    calls = []
+
+    def download(root: Path) -> Path:
+        calls.append(root)
+        _layout(root, {name: b"" for name in RAW_FILES})
+        return root
+
+    assert ensure_mnist(tmp_path, download) == tmp_path
+    assert ensure_mnist(tmp_path, download) == tmp_path  # found: not downloaded again
+    assert calls == [tmp_path]
+
+
+def test_the_suite_offline_fails_with_the_remedy(tmp_path: Path) -> None:
+    def offline(root: Path) -> Path:
+        raise DataError(f"could not download MNIST into {root} (URLError: no network).")
+
+    with pytest.raises(pytest.fail.Exception) as info:
+        ensure_mnist(tmp_path, offline)
+    message = str(info.value)
+    assert f"MNIST is not under {tmp_path} and could not be downloaded" in message and "no network" in message
+    assert info.value.__context__ is None  # pytest shows the reason and the remedy, not a chained traceback

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import math
+import statistics
 
 import pytest
 import torch
 
-from vae import ModelConfig, build_model, evaluate, log_likelihood
+from vae import ModelConfig, bernoulli_log_likelihood, build_model, evaluate, log_likelihood
 
 evaluate_module = importlib.import_module("vae.evaluate")  # `vae.evaluate` is the function, re-exported
 
@@ -93,3 +94,56 @@ def test_conditional_models_are_evaluated_with_labels(mnist_test) -> None:
     bits = torch.bernoulli(mnist_test.images[:3], generator=torch.Generator().manual_seed(0))
     result = evaluate(model, bits, mnist_test.labels[:3], k=5)
     assert math.isfinite(result["test_nll"])
+
+
+def test_standard_errors_are_the_spread_over_images_over_root_n(setup) -> None:
+    """The standard error of a mean over n images is their sample standard deviation / sqrt(n) (computed here with
+    the statistics module from the per-image estimates)."""
+    model, bits = setup
+    log_px, elbo = log_likelihood(model, bits, k=20, batch_size=3, seed=1)
+    result = evaluate(model, bits, k=20, batch_size=3, seed=1)
+    n = bits.shape[0]
+    assert result["test_nll_stderr"] == pytest.approx(statistics.stdev(log_px.tolist()) / math.sqrt(n), rel=1e-6)
+    assert result["test_elbo_stderr"] == pytest.approx(statistics.stdev(elbo.tolist()) / math.sqrt(n), rel=1e-6)
+    single = evaluate(model, bits[:1], k=20)
+    assert single["test_nll_stderr"] == single["test_elbo_stderr"] == 0.0  # one image: no spread to estimate
+
+
+def _label_only_cvae() -> torch.nn.Module:
+    """A conditional VAE whose posterior is the prior N(0, I) and whose decoder ignores z: every log weight is then
+    exactly log p(x | y), whatever z was drawn, so the estimate of each image is known in closed form."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cvae", latent_dim=2, hidden=(16,))).eval()
+    with torch.no_grad():
+        last = model.encoder.net[-1]  # the (mu, logvar) layer: both 0
+        last.weight.zero_()
+        last.bias.zero_()
+        first = model.decoder.net[0]  # inputs [z, one-hot y]: z cut off, the label made to matter
+        first.weight[:, :2] = 0.0
+        first.weight[:, 2:] *= 20.0
+    return model
+
+
+def test_conditional_labels_stay_with_their_images_across_batches(mnist_test) -> None:
+    model = _label_only_cvae()
+    bits = torch.bernoulli(mnist_test.images[:7], generator=torch.Generator().manual_seed(0))
+    labels = mnist_test.labels[:7]
+    with torch.no_grad():  # log p(x_i | y_i), decoded at any z
+        exact = bernoulli_log_likelihood(bits, model.decode(torch.zeros(7, 2), labels))  # (7,)
+        shifted = bernoulli_log_likelihood(bits, model.decode(torch.zeros(7, 2), labels.roll(1)))
+    assert ((exact - shifted).abs() > 5).all()  # another label gives another number: the check below can see a swap
+    for batch_size in (1, 2, 3, 7):
+        log_px, elbo = log_likelihood(model, bits, k=3, labels=labels, batch_size=batch_size)
+        torch.testing.assert_close(log_px, exact, atol=1e-3, rtol=0)
+        torch.testing.assert_close(elbo, exact, atol=1e-3, rtol=0)
+    result = evaluate(model, bits, labels, k=3, batch_size=2)
+    assert result["test_nll"] == pytest.approx(-exact.mean().item(), abs=1e-3)
+
+
+def test_a_conditional_model_needs_one_label_per_image(mnist_test) -> None:
+    model = _label_only_cvae()
+    bits = torch.bernoulli(mnist_test.images[:4], generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="one label per image: got 3 labels for 4 images"):
+        log_likelihood(model, bits, k=2, labels=mnist_test.labels[:3])
+    with pytest.raises(ValueError, match="one label per image: got no labels for 4 images"):
+        evaluate(model, bits, k=2)

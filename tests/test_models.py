@@ -5,9 +5,11 @@ Shape key: B batch, D latent size, k importance samples.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from torch.distributions import Bernoulli, Normal
+from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae import VAE, Autoencoder, ConditionalVAE, ModelConfig, build_model, num_parameters
 from vae.config import ConfigError
@@ -292,3 +294,127 @@ def test_decoder_dropout_needs_an_mlp_decoder() -> None:
 def test_invalid_model_configs_are_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         ModelConfig(**kwargs)
+
+
+# -- the decoder likelihood: Bernoulli, Gaussian with a fixed or a learned variance -----------------------
+GAUSSIANS = [pytest.param("gaussian", id="fixed-sigma"), pytest.param("gaussian_learned", id="learned-sigma")]
+
+
+def _gray(config: ModelConfig, seed: int = 0) -> torch.Tensor:
+    return torch.rand(B, *config.image_shape, generator=torch.Generator().manual_seed(seed))  # (B, C, H, W) gray levels
+
+
+@pytest.mark.parametrize("likelihood", GAUSSIANS)
+def test_gaussian_log_importance_weights_match_torch_distributions(likelihood: str) -> None:
+    """log w = log N(x; decoder mean, sigma^2) + log p(z) - log q(z|x), one sample at a time with torch.distributions."""
+    torch.manual_seed(0)
+    config = ModelConfig(kind="cvae", latent_dim=3, hidden=(16,), likelihood=likelihood, decoder_std=0.3)
+    model = build_model(config).double()
+    if likelihood == "gaussian_learned":
+        with torch.no_grad():
+            model.likelihood.logvar.fill_(-1.7)  # away from its start, so the test sees the parameter, not the config
+    sigma = 0.3 if likelihood == "gaussian" else math.exp(-1.7 / 2)
+    x, y = _gray(config).double(), torch.tensor([3, 1, 4])
+    torch.manual_seed(123)
+    log_w = model.log_importance_weights(x, K, y)  # (B, k)
+    torch.manual_seed(123)
+    eps = torch.randn(K, B, config.latent_dim, dtype=torch.float64)
+    with torch.no_grad():
+        mu, logvar = model.encode(x, y)
+        std = (0.5 * logvar).exp()
+        for i in range(K):
+            for b in range(B):
+                z = mu[b] + std[b] * eps[i, b]  # (D,)
+                mean = model.decode(z[None], y[b : b + 1])[0]  # the decoder's output is the mean itself
+                expected = (
+                    Normal(mean, sigma).log_prob(x[b]).sum()
+                    + Normal(0.0, 1.0).log_prob(z).sum()
+                    - Normal(mu[b], std[b]).log_prob(z).sum()
+                )
+                torch.testing.assert_close(log_w[b, i], expected)
+
+
+def test_fixed_sigma_elbo_is_minus_the_squared_error_over_two_sigma_squared_minus_the_kl() -> None:
+    r"""ELBO = -||x - x_hat||^2 / (2 sigma^2) - KL - N/2 log(2 pi sigma^2), on the same sample z; so beta = 2 sigma^2 on the MSE."""
+    sigma = 0.25
+    config = ModelConfig(latent_dim=4, hidden=(32,), likelihood="gaussian", decoder_std=sigma)
+    torch.manual_seed(0)
+    model = build_model(config).double()
+    x = _gray(config).double()
+    n = config.num_pixels
+    torch.manual_seed(5)
+    per = model(x, beta=0.3)
+    torch.manual_seed(5)  # the same noise
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, dtype=torch.float64)
+        sse = (x - model.decode(z)).pow(2).flatten(1).sum(1)  # (B,) squared error of the decoder mean
+        kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)  # (B,)
+    const = -n / 2 * math.log(2 * math.pi * sigma**2)
+    torch.testing.assert_close(per.elbo, (-sse / (2 * sigma**2) - kl + const).mean())
+    torch.testing.assert_close(per.reconstruction, (sse / (2 * sigma**2) - const).mean())
+    torch.testing.assert_close(per.loss, per.reconstruction + 0.3 * per.kl)
+    # times 2 sigma^2, the loss is the squared error plus a KL weight 2 sigma^2, up to a constant
+    torch.testing.assert_close(2 * sigma**2 * (per.reconstruction + per.kl), (sse + 2 * sigma**2 * kl).mean() - 2 * sigma**2 * const)
+    assert not list(model.likelihood.parameters()) and "likelihood.logvar" not in model.state_dict()  # sigma is fixed
+
+
+def test_learned_variance_gets_its_maximum_likelihood_gradient() -> None:
+    r"""d(-log p)/d log sigma^2 = sum_i (1 - (x_i - mu_i)^2 / sigma^2) / 2, averaged over the batch; and it is saved with the weights."""
+    config = ModelConfig(kind="ae", latent_dim=3, hidden=(16,), likelihood="gaussian_learned", decoder_std=0.5)
+    torch.manual_seed(0)
+    model = build_model(config).double()
+    assert model.likelihood.logvar.requires_grad and model.likelihood.std == pytest.approx(0.5)
+    assert "likelihood.logvar" in model.state_dict() and "likelihood.logvar" in dict(model.named_parameters())
+    x = _gray(config).double()
+    loss = model(x).loss  # an autoencoder: no noise, so the residuals below are the ones in the loss
+    loss.backward()
+    with torch.no_grad():
+        residual2 = (x - model.decode(model.embed(x))).pow(2).flatten(1).sum(1)  # (B,)
+        expected = (0.5 * (config.num_pixels - residual2 / 0.25)).mean()
+    torch.testing.assert_close(model.likelihood.logvar.grad, expected)
+    assert model.likelihood.logvar.grad.abs() > 1  # a real signal
+
+
+def test_the_decoder_mean_and_draws_of_each_likelihood() -> None:
+    """Bernoulli: sigmoid of the logits and binary draws; Gaussian: the output itself (clamped to [0, 1]) and mean + sigma * eps."""
+    z = torch.randn(B, 3, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    bernoulli = build_model(ModelConfig(latent_dim=3, hidden=(16,)))
+    logits = bernoulli.decode(z)
+    torch.testing.assert_close(bernoulli.decoder_mean(z), torch.sigmoid(logits))
+    draw = bernoulli.decoder_sample(z, generator=torch.Generator().manual_seed(1))
+    assert set(draw.unique().tolist()) <= {0.0, 1.0}
+    torch.manual_seed(0)
+    gaussian = build_model(ModelConfig(latent_dim=3, hidden=(16,), likelihood="gaussian", decoder_std=0.2))
+    with torch.no_grad():
+        gaussian.decoder.net[-1].bias.copy_(torch.linspace(-0.5, 1.5, 784))  # means below 0 and above 1
+    mean = gaussian.decode(z)
+    assert mean.min() < 0 and mean.max() > 1
+    torch.testing.assert_close(gaussian.decoder_mean(z), mean.clamp(0, 1))  # the mean, not sigmoid(mean)
+    from vae import decode_images
+
+    torch.testing.assert_close(decode_images(gaussian, z), mean.detach().clamp(0, 1))  # what `vae sample` and the demo show
+    eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(gaussian.decoder_sample(z, generator=torch.Generator().manual_seed(1)), (mean + 0.2 * eps).clamp(0, 1))
+    x = torch.rand(B, 1, 28, 28)
+    recon = gaussian.reconstruct(x)
+    torch.testing.assert_close(recon, gaussian.decode(gaussian.embed(x)).clamp(0, 1))
+    assert 0 <= recon.min() and recon.max() <= 1
+
+
+@pytest.mark.parametrize("likelihood", GAUSSIANS)
+def test_gaussian_dreg_gradient_reaches_every_parameter(likelihood: str) -> None:
+    """The DReG loss goes through the Gaussian likelihood too: its value is minus the bound, a learned sigma gets a gradient."""
+    config = ModelConfig(latent_dim=3, hidden=(16,), likelihood=likelihood)
+    torch.manual_seed(0)
+    model = build_model(config)
+    x = _gray(config)
+    torch.manual_seed(1)
+    loss, bound = model.iwae_dreg_loss(x, K)
+    torch.manual_seed(1)
+    torch.testing.assert_close(bound, iwae_bound(model.log_importance_weights(x, K)).detach())
+    torch.testing.assert_close(loss, -bound.mean())
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert (likelihood == "gaussian_learned") == any(name == "likelihood.logvar" for name, _ in model.named_parameters())

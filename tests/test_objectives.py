@@ -302,3 +302,17 @@ def test_iwae_with_the_exact_posterior_is_exact_for_every_k() -> None:
     log_w = model.log_weights(x, mu_q, logvar_q, (16,), _gen(12)).T  # (B, k)
     torch.testing.assert_close(log_w, model.log_marginal(x)[:, None].expand_as(log_w))
     torch.testing.assert_close(iwae_bound(log_w), model.log_marginal(x))
+
+
+def test_elbo_uses_a_given_log_likelihood_instead_of_the_bernoulli_one() -> None:
+    """A Gaussian decoder passes its own log p(x | z): the logits are then unused, the KL and the weighting unchanged."""
+    g = _gen(7)
+    x = torch.rand(4, 1, 28, 28, generator=g, dtype=DTYPE)
+    mean = torch.rand(4, 1, 28, 28, generator=g, dtype=DTYPE)
+    mu, logvar = _posterior_params(batch=4, dim=3)
+    log_px = Normal(mean, 0.2).log_prob(x).flatten(1).sum(1)  # (B,)
+    per = elbo(x, torch.full_like(x, float("nan")), mu, logvar, beta=2.0, reduction="none", log_px=log_px)
+    kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(per.reconstruction, -log_px)
+    torch.testing.assert_close(per.loss, -log_px + 2.0 * kl)
+    torch.testing.assert_close(per.elbo, log_px - kl)

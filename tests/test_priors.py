@@ -127,3 +127,12 @@ def test_prior_components_are_validated() -> None:
         vae.ModelConfig(kind="ae", prior_components=4)
     with pytest.raises(vae.ConfigError, match="prior_lr"):
         vae.TrainConfig(prior_lr=0.0)
+
+
+def test_the_standard_priors_device_marker_is_not_saved() -> None:
+    """The standard prior keeps an empty buffer only to know its device (for sampling there): it is not part of the
+    weights, so a model's weights file is the same as before it existed and old files load strictly."""
+    prior = StandardNormalPrior(4)
+    assert prior.state_dict() == {} and list(prior.parameters()) == []
+    model = vae.build_model(vae.ModelConfig(latent_dim=4, hidden=(8,)))
+    assert not any(key.startswith("prior.") for key in model.state_dict())

@@ -27,6 +27,41 @@ def test_setup_gives_exactly_two_commands_and_ci_runs_the_test_one() -> None:
     assert tests in ci, "the README's test command must be the line .ci/run runs"
 
 
+def _section(title: str) -> str:
+    return README.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_says_where_mnist_comes_from(monkeypatch) -> None:
+    from vae.data import DATA_ROOT_ENV, default_data_root
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    default = "~/" + default_data_root().relative_to(Path.home()).as_posix()  # the one definition, as the README writes it
+    setup, train = _section("Set-up"), _section("Train and evaluate")
+    for text in (setup, train):
+        assert f"`{default}`" in text and f"`${DATA_ROOT_ENV}`" in text and "`vae data download`" in text
+    assert "downloads MNIST there once" in setup and "offline" in setup
+    assert "`--data-root`, else `$VAE_DATA_ROOT`, else" in train and "`vae data` shows" in train
+
+
+def test_models_table_note_quotes_current_numbers() -> None:
+    """The note under the models table (README and model card): its numbers are the recorded ones."""
+    import json
+
+    import vae
+
+    ev = vae.load_metrics("default")["evaluation"]
+    speed = json.loads((ROOT / "benchmarks" / "results" / "train_speed.json").read_text())
+    fast = next(run for run in speed["runs"] if run["recipe"] == "vae.train, fast")
+    card = (ROOT / "docs" / "models.md").read_text()
+    for page in (README, card):
+        text = " ".join(page.split("<!-- models-table:end -->", 1)[1].split())  # the prose after the table, one line
+        assert "lower bound on log p(x)" in text and "−log p(x)" in text
+        assert f"{ev['test_nll']:.2f} against {-ev['test_elbo']:.2f} nats for `default`" in text
+        assert "105.4 nats" in text and f"{speed['reference_test_loss']:.1f} of the pytorch/examples recipe" in text
+        assert f"{fast['final_test_loss']:.1f}" == "105.4" and f"{round(ev['test_nll'])}" in text
+        assert "gray levels instead of binary digits" in text
+
+
 def test_python_example_runs(tmp_path: Path) -> None:
     from PIL import Image, ImageDraw
 

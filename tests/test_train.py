@@ -11,10 +11,12 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import vae
 from vae import MNIST, CheckpointError, ConfigError, ModelConfig, TrainConfig, TrainingDiverged
@@ -288,3 +290,206 @@ def test_train_size_uses_the_first_images(splits, tmp_path: Path) -> None:
     seen = []
     run(splits, tmp_path / "run", epochs=1, train_size=100, on_batch=lambda step, terms: seen.append(step))
     assert len(seen) == math.ceil(100 / 64)
+
+
+# -- options that must reach the training steps ----------------------------------------------------
+def _spy_on_models(monkeypatch: pytest.MonkeyPatch) -> list[vae.VAE]:
+    """The models `vae.train` builds, in order (the training loop's own model, not a copy)."""
+    built: list[vae.VAE] = []
+    real = train_module.build_model
+
+    def spy(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(train_module, "build_model", spy)
+    return built
+
+
+def test_grad_clip_bounds_the_gradient_norm_of_every_step(splits, tmp_path: Path) -> None:
+    """The global gradient norm the optimizer steps with is at most `grad_clip`; without it, it is far above."""
+    train, test = splits
+    norms: list[float] = []
+
+    def record(optimizer, args, kwargs) -> None:
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        for name, clip in (("clipped", 0.5), ("free", None)):
+            norms.clear()
+            run((train.subset(128), test.subset(50)), tmp_path / name, epochs=2, grad_clip=clip)
+            assert len(norms) == 4
+            if clip is None:
+                assert min(norms) > 5.0  # the loss is summed over 784 pixels: unclipped gradients are large
+            else:
+                assert max(norms) <= clip * (1 + 1e-5), norms
+    finally:
+        handle.remove()
+
+
+def test_decoder_dropout_is_active_in_the_training_steps(splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `decoder_dropout` the model being trained decodes one code to different images (dropout masks); without
+    it, to the same image twice."""
+    train, test = splits
+    built = _spy_on_models(monkeypatch)
+    z = torch.randn(8, SMALL_MODEL.latent_dim, generator=torch.Generator().manual_seed(0))
+    differs: dict[float, bool] = {}
+
+    def decode_twice(step: int, terms: dict) -> None:
+        model = built[-1]
+        assert model.training
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # leave the training's random numbers alone
+            differs[rate] = not torch.equal(model.decode(z), model.decode(z))
+
+    for rate in (0.5, 0.0):
+        run((train.subset(64), test.subset(50)), tmp_path / f"p{rate}", model=ModelConfig(latent_dim=4, hidden=(32, 32)),
+            epochs=1, decoder_dropout=rate, on_batch=decode_twice)
+    assert differs == {0.5: True, 0.0: False}
+
+
+def test_bf16_precision_runs_the_networks_in_bfloat16_while_training(
+        splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every linear layer of the encoder and decoder computes in bfloat16 in the training steps with `precision="bf16"`
+    (in float32 with "fp32"), and in float32 for the per-epoch test loss either way."""
+    train, test = splits
+    seen: dict[str, set[tuple[bool, torch.dtype]]] = {}
+    real_build = train_module.build_model
+
+    def build_and_hook(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.register_forward_hook(lambda m, inputs, output: seen[precision].add((m.training, output.dtype)))
+        return model
+
+    monkeypatch.setattr(train_module, "build_model", build_and_hook)
+    for precision in ("bf16", "fp32"):
+        seen[precision] = set()
+        run((train.subset(64), test.subset(50)), tmp_path / precision, epochs=1, precision=precision)
+    assert seen["bf16"] == {(True, torch.bfloat16), (False, torch.float32)}
+    assert seen["fp32"] == {(True, torch.float32), (False, torch.float32)}
+
+
+def test_every_epoch_draws_new_random_numbers(splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each epoch has its own seed: a new order of the images, a new dynamic binarization and new reparameterization
+    noise (the global generator's state at the epoch's first step), while the run as a whole stays seeded."""
+    train, test = splits
+    real_loss = train_module.training_loss
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def recording(model, x, *args, **kwargs):
+        seen.append((x.clone(), torch.get_rng_state()))
+        return real_loss(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_loss", recording)
+    for name in ("a", "b"):
+        run((train.subset(128), test.subset(50)), tmp_path / name, epochs=2)  # 2 steps per epoch
+    (x1, rng1), _, (x2, rng2), _ = seen[:4]
+    assert not torch.equal(x1, x2)  # another order and another binarization
+    assert not torch.equal(x1.sort(0).values, x2.sort(0).values)
+    assert not torch.equal(rng1, rng2)  # other noise
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(seen[:4], seen[4:]))  # seeded
+
+
+# -- the validation split held out of the training set ---------------------------------------------
+def _images_trained_on(monkeypatch: pytest.MonkeyPatch) -> set[bytes]:
+    """Every image the training steps see (fill in by running with binarize 'none', so the images are the data's own)."""
+    real_loss = train_module.training_loss
+    seen: set[bytes] = set()
+
+    def recording(model, x, *args, **kwargs):
+        seen.update(image.numpy().tobytes() for image in x)
+        return real_loss(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_loss", recording)
+    return seen
+
+
+def _keys(images: torch.Tensor) -> set[bytes]:
+    return {image.numpy().tobytes() for image in images}
+
+
+def test_the_validation_images_are_never_trained_on(splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """val_size N holds out the last N training images; train_size takes the first images of the rest."""
+    train, test = splits
+    seen = _images_trained_on(monkeypatch)
+    last = _keys(train.images[-100:])
+    assert len(_keys(train.images)) == len(train)  # every image is told apart by its pixels
+    run((train, test.subset(50)), tmp_path / "all", epochs=2, val_size=100, binarize="none")
+    assert seen == _keys(train.images[:-100]) and not seen & last  # all the others, every epoch, and none of the split
+    seen.clear()
+    run((train, test.subset(50)), tmp_path / "some", epochs=2, val_size=100, train_size=200, binarize="none")
+    assert seen == _keys(train.images[:200])
+    seen.clear()
+    run((train, test.subset(50)), tmp_path / "none", epochs=1, binarize="none")  # no split: the last images are trained on
+    assert last <= seen
+
+
+def test_the_validation_loss_is_recorded_every_epoch(splits, tmp_path: Path) -> None:
+    """history.jsonl gets val_loss (and its terms) next to test_loss: the loss of the saved model on the held-out images."""
+    from vae.train import test_loss as recompute
+
+    train, test = splits
+    history = run((train, test.subset(100)), tmp_path / "run", epochs=2, val_size=100)
+    for record in history:
+        assert {"val_loss", "val_reconstruction", "val_kl", "test_loss"} <= set(record)
+        assert record["val_loss"] == pytest.approx(record["val_reconstruction"] + record["val_kl"], rel=1e-6)
+    assert history[1]["val_loss"] < history[0]["val_loss"]
+    lines = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [r["val_loss"] for r in lines] == [r["val_loss"] for r in history]
+    held_out = MNIST(train.images[-100:], train.labels[-100:])
+    again = recompute(vae.load(tmp_path / "run"), vae.binarized_test_set(held_out), held_out.labels, 1000, torch.device("cpu"))
+    assert history[-1]["val_loss"] == pytest.approx(again["loss"], abs=1e-4)  # the last 100, binarized once with the fixed seed
+    assert history[-1]["val_loss"] != pytest.approx(history[-1]["test_loss"], abs=1e-3)
+    assert not {"val_loss", "val_reconstruction", "val_kl"} & set(run(splits, tmp_path / "plain", epochs=1)[0])
+
+
+def test_bad_validation_sizes_are_clear_errors(splits, tmp_path: Path) -> None:
+    train, test = splits
+    with pytest.raises(ConfigError, match="a validation split of 448 images leaves none of the 448 to train on"):
+        run(splits, tmp_path / "a", val_size=448)
+    with pytest.raises(ConfigError, match=r"train_size 400 \+ val_size 100 is more than the 448 training images"):
+        run(splits, tmp_path / "b", val_size=100, train_size=400)
+    assert not (tmp_path / "a" / "checkpoint").exists() and not (tmp_path / "b" / "checkpoint").exists()
+
+
+# -- Gaussian decoders ---------------------------------------------------------------------------------
+GAUSSIAN_MODEL = ModelConfig(latent_dim=4, hidden=(32,), likelihood="gaussian_learned", decoder_std=0.3)
+
+
+def test_a_gaussian_decoder_trains_on_gray_levels_with_a_learned_variance(splits, tmp_path: Path) -> None:
+    from vae.train import test_loss as recompute
+
+    train, test = splits
+    with pytest.raises(ConfigError, match="density on gray levels: train it with binarize 'none'"):
+        run(splits, tmp_path / "bits", model=GAUSSIAN_MODEL)  # the default, dynamic binarization
+    history = run((train, test.subset(100)), tmp_path / "run", model=GAUSSIAN_MODEL, epochs=3, binarize="none", val_size=48,
+                  grids=True)
+    assert history[-1]["test_loss"] < history[0]["test_loss"] and all(math.isfinite(r["val_loss"]) for r in history)
+    model = vae.load(tmp_path / "run")
+    assert model.config == GAUSSIAN_MODEL
+    assert "likelihood.logvar" in weights(tmp_path / "run") and model.likelihood.std != pytest.approx(0.3, abs=1e-3)
+    gray = test.subset(100)
+    again = recompute(model, gray.images, gray.labels, 1000, torch.device("cpu"))  # the test loss is on the gray levels
+    assert history[-1]["test_loss"] == pytest.approx(again["loss"], abs=1e-3)
+    with Image.open(tmp_path / "run" / "grids" / "epoch_0003.png") as grid:
+        assert grid.size == (10 * 29 + 1, 5 * 29 + 1)
+        pixels = torch.from_numpy(np.asarray(grid.convert("L"), dtype=np.float32)) / 255  # (H, W)
+    cells = pixels[1:, 1:].unfold(0, 28, 29).unfold(1, 28, 29).reshape(50, 28, 28)  # the 5 x 10 digits, row-major
+    with torch.no_grad():  # row 2: reconstructions, rows 3-5: samples, all decoder means (not sigmoid of the means)
+        means = torch.cat([model.reconstruct(gray.images[:10]), model.decoder_mean(model.prior.sample(30, generator=torch.Generator().manual_seed(0)))])
+    torch.testing.assert_close(cells[10:], means[:, 0], atol=1.5 / 255, rtol=0)
+
+
+def test_a_gaussian_run_resumes_exactly(splits, tmp_path: Path) -> None:
+    train, test = splits
+    data = (train.subset(192), test.subset(50))
+    settings = {"model": GAUSSIAN_MODEL, "epochs": 2, "binarize": "none", "val_size": 64}
+    straight = run(data, tmp_path / "straight", **settings)
+    run(data, tmp_path / "resumed", stop_after=1, **settings)
+    resumed = run(data, tmp_path / "resumed", resume=True, **settings)
+    assert without_timing(resumed) == without_timing(straight)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

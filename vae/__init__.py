@@ -8,12 +8,24 @@ print(model.reconstruct(x[None]).shape)     # torch.Size([1, 1, 28, 28])
 ```
 """
 
+from .anomaly import anomaly_scores, auroc, roc_curve, threshold_at_fpr
 from .checkpoint import CheckpointError, available_models, load, load_metrics, save_model
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataError, MNIST, binarize, binarized_test_set, load_mnist, resolve_data_root
 from .estimators import GradientSamples, pathwise_gradient, score_function_gradient
 from .evaluate import evaluate, log_likelihood
+from .features import (
+    FewLabelResult,
+    LinearClassifier,
+    balanced_subset,
+    few_label_accuracy,
+    fit_logistic_regression,
+    knn_predict,
+    latent_features,
+)
+from .impute import ImputationStep, add_noise, check_mask, impute, impute_steps, make_mask, missing_log_likelihood
 from .latent import decode_images, lerp, manifold_grid, sample_prior, slerp, traverse
+from .linear import PCA, PPCA, fit_pca, fit_ppca
 from .models import VAE, Autoencoder, ConditionalVAE, build_model, num_parameters
 from .objectives import (
     ElboTerms,
@@ -38,42 +50,64 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ElboTerms",
+    "FewLabelResult",
     "GradientSamples",
     "ImageError",
+    "ImputationStep",
+    "LinearClassifier",
     "MNIST",
     "MixturePrior",
     "ModelConfig",
+    "PCA",
+    "PPCA",
     "StandardNormalPrior",
     "TrainConfig",
     "TrainingDiverged",
     "VAE",
+    "add_noise",
+    "anomaly_scores",
+    "auroc",
     "available_models",
+    "balanced_subset",
     "bernoulli_log_likelihood",
     "binarize",
     "binarized_test_set",
     "build_model",
     "build_prior",
+    "check_mask",
     "decode_images",
     "elbo",
     "evaluate",
+    "few_label_accuracy",
+    "fit_logistic_regression",
+    "fit_pca",
+    "fit_ppca",
     "gaussian_kl",
     "gaussian_kl_between",
     "gaussian_log_density",
     "gaussian_log_likelihood",
+    "impute",
+    "impute_steps",
     "iwae_bound",
+    "knn_predict",
+    "latent_features",
     "lerp",
     "load",
     "load_metrics",
     "load_mnist",
     "log_likelihood",
+    "make_mask",
     "manifold_grid",
+    "missing_log_likelihood",
     "num_parameters",
     "pathwise_gradient",
     "resolve_data_root",
+    "roc_curve",
     "sample_prior",
     "save_model",
     "score_function_gradient",
     "slerp",
+    "threshold_at_fpr",
     "to_mnist",
     "train",
     "traverse",

@@ -1,4 +1,4 @@
-"""The command line: `vae train`, `vae evaluate`, `vae sample` and `vae export`.
+"""The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export` and `vae data`.
 
 Run `vae <command> --help` (or `python -m vae <command> --help`) for the options.
 """
@@ -18,7 +18,9 @@ DEFAULTS_MODEL = {"kind": "vae", "arch": "mlp", "latent_dim": 20, "hidden": (400
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $VAE_DATA_ROOT, else ./data)")
+    from .data import DATA_ROOT_HELP
+
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.add_argument("--download", action="store_true", help="download MNIST into the data root if missing (needs internet)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -42,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--channels", type=int, help="base channels of the conv layers (default 32)")
     m.add_argument("--prior-components", type=int,
                    help="0: standard normal prior (default); K: a learned mixture of K Gaussians (may be added with --init-from)")
+    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian_learned"],
+                   help="decoder p(x|z): bernoulli on binarized digits (default), gaussian with a fixed --decoder-std "
+                        "(the MSE objective, KL weight 2 sigma^2), or gaussian_learned (one learned variance); "
+                        "a Gaussian trains on gray levels (--binarize none)")
+    m.add_argument("--decoder-std", type=float,
+                   help="sigma of a Gaussian decoder (its starting value for gaussian_learned; default 0.1)")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help="epochs (default 10; may be raised when resuming)")
     o.add_argument("--batch-size", type=int)
@@ -57,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--binarize", choices=["dynamic", "none"], help="dynamic binarization (default) or gray levels")
     o.add_argument("--seed", type=int)
     o.add_argument("--train-size", type=int, help="use only the first N training images")
+    o.add_argument("--val-size", type=int,
+                   help="hold out the last N training images as a validation split, never trained on; its loss is "
+                        "recorded every epoch (default 0: none). Choose models on it, not on the test set")
     o.add_argument("--grad-clip", type=float)
     o.add_argument("--decoder-dropout", type=float, help="dropout on the MLP decoder's hidden layers while training (default 0)")
     o.add_argument("--prior-lr", type=float, help="peak learning rate of a learned prior (default: --lr)")
@@ -66,10 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
     _add_data_args(t)
 
-    e = sub.add_parser("evaluate", help="test ELBO and NLL (IWAE bound) of a model")
+    e = sub.add_parser("evaluate", help="test (or validation) ELBO and NLL (IWAE bound) of a model")
     e.add_argument("model", help="model folder, run folder or shipped model name")
     e.add_argument("-k", "--k", type=int, default=5000, help="importance samples per image (default 5000)")
-    e.add_argument("--test-size", type=int, help="evaluate only the first N test images (default all 10,000)")
+    e.add_argument("--split", choices=["test", "val"], default="test",
+                   help="test (default): the 10,000 test images; val: the validation split the model's training "
+                        "held out (the last --val-size training images)")
+    e.add_argument("--test-size", type=int, help="evaluate only the first N images of the split (default all)")
     e.add_argument("--batch-size", type=int, default=10)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", help="write the results as JSON here (default: print only)")
@@ -88,18 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run", help="run folder (its checkpoint/ is exported)")
     x.add_argument("dest", help="model folder to write (e.g. vae/pretrained/default)")
     x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
+
+    from .data import DATA_ROOT_HELP
+
+    d = sub.add_parser("data", help="where MNIST is looked for and whether it is there; `vae data download` fetches it",
+                       description="Show the data root and whether the four MNIST files are in it (exit status 0 when "
+                                   "they are, 1 when not), or fetch them with `vae data download`.")
+    d.add_argument("--data-root", help=DATA_ROOT_HELP)
+    dsub = d.add_subparsers(dest="data_command", metavar="{download}")
+    dl = dsub.add_parser("download", help="fetch MNIST into the data root through torchvision (needs internet) and verify it")
+    dl.add_argument("--data-root", default=argparse.SUPPRESS, help=DATA_ROOT_HELP)  # SUPPRESS: keeps one given before `download`
     return parser
 
 
 def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("kind", "arch", "decoder", "latent_dim", "hidden", "channels", "prior_components")
+    keys = ("kind", "arch", "decoder", "latent_dim", "hidden", "channels", "prior_components", "likelihood", "decoder_std")
     return {k: (tuple(v) if isinstance(v, list) else v) for k in keys if (v := getattr(args, k)) is not None}
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
-            "iwae_k", "iwae_gradient", "binarize", "seed", "train_size", "grad_clip", "decoder_dropout", "prior_lr",
-            "precision")
+            "iwae_k", "iwae_gradient", "binarize", "seed", "train_size", "val_size", "grad_clip", "decoder_dropout",
+            "prior_lr", "precision")
     return {k: v for k in keys if (v := getattr(args, k)) is not None}
 
 
@@ -147,7 +171,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_config = replace(load(args.init_from).config, **overrides)
         else:
             model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
-        train_config = TrainConfig(**_train_overrides(args))
+            if args.decoder_std is not None and not model_config.is_gaussian:
+                raise ValueError("--decoder-std is the sigma of a Gaussian decoder: add --likelihood gaussian "
+                                 "(or gaussian_learned), or drop it")
+        train_options = _train_overrides(args)
+        if model_config.is_gaussian:  # a density on gray levels: not trained on binarized digits unless asked (and refused)
+            train_options.setdefault("binarize", "none")
+        train_config = TrainConfig(**train_options)
         if recover_checkpoint(out) is not None:  # refuse before command.json, the run's record, is overwritten
             raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, "
                                   "or choose another --out")
@@ -168,15 +198,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = train(model_config, train_config, out, train_data, test_data, device=args.device, resume=args.resume,
                     progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from)
     last = history[-1]
-    print(f"done: {last['epoch']} epochs, test -ELBO {last['test_loss']:.2f} nats, {last['wall_seconds']:.0f} s; weights in {out / CHECKPOINT_DIR}")
+    val = f"val -ELBO {last['val_loss']:.2f}, " if "val_loss" in last else ""
+    density = " (a density on gray levels)" if model_config.is_gaussian else ""
+    print(f"done: {last['epoch']} epochs, {val}test -ELBO {last['test_loss']:.2f} nats{density}, {last['wall_seconds']:.0f} s; "
+          f"weights in {out / CHECKPOINT_DIR}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load, resolve_model_dir
     from .config import save_json
-    from .data import binarized_test_set, load_mnist
-    from .evaluate import evaluate
+    from .data import load_mnist
+    from .evaluate import evaluate, evaluation_images
     from .train import resolve_device
 
     if args.k < 1:
@@ -184,16 +217,60 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load(args.model, device=resolve_device(args.device))
     if not model.config.is_variational:
         raise ValueError("an autoencoder has no ELBO or likelihood to evaluate; evaluate a vae or cvae model")
-    test = load_mnist(False, args.data_root, args.download)
+    if args.split == "val":
+        val_size = _held_out(args.model)  # before loading the data: a model without a split is refused at once
+        split = load_mnist(True, args.data_root, args.download).split_off(val_size)[1]
+    else:
+        split = load_mnist(False, args.data_root, args.download)
     if args.test_size is not None:
-        test = test.subset(args.test_size)
-    bits = binarized_test_set(test)
-    results = evaluate(model, bits, test.labels, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
-    results = {"model": str(resolve_model_dir(args.model)), **results, "command": "vae " + shlex.join(sys.argv[1:])}
+        split = split.subset(args.test_size)
+    images = evaluation_images(model.config, split)  # binarized once (Bernoulli) or gray levels (Gaussian)
+    results = evaluate(model, images, split.labels, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+    if args.split == "val":  # the same numbers, named for the images they score
+        results = {("val_" + key[5:] if key.startswith("test_") else key): value for key, value in results.items()}
+    results = {"model": str(resolve_model_dir(args.model)), "split": args.split, **results, **_data_note(model.config),
+               "command": "vae " + shlex.join(sys.argv[1:])}
     print(json.dumps(results, indent=2))
     if args.out:
         save_json(args.out, results)
     return 0
+
+
+def _data_note(config: Any) -> dict[str, Any]:
+    """What an evaluation's numbers are: a probability of binarized digits, or a density on gray levels."""
+    if not config.is_gaussian:
+        return {"likelihood": config.likelihood, "data": "binarized once with the fixed seed (a probability of binary images)"}
+    return {"likelihood": config.likelihood,
+            "data": "gray levels: the NLL is minus a log-density of continuous pixels, not comparable with a "
+                    "Bernoulli model's NLL on binarized digits (it can be negative)"}
+
+
+def _held_out(model: str) -> int:
+    """The size of the validation split a model never trained on: the smallest `val_size` of all its training stages.
+
+    A model fine-tuned from another was trained on whatever each stage trained on, so only the last images
+    that every stage held out are unseen.
+    """
+    from .checkpoint import STATE, load_metrics, resolve_model_dir, training_stages
+    from .config import read_jsonl
+
+    folder = resolve_model_dir(model)
+    if (folder / STATE).is_file():  # a run's checkpoint: the run folder holds its record
+        run, state = folder.parent, json.loads((folder / STATE).read_text())
+        history = read_jsonl(run / "history.jsonl")
+        stages = _stages(run, history, state["train_config"])[0] if history else [{"train_config": state["train_config"]}]
+    else:
+        stages = training_stages(load_metrics(folder))
+    configs = [stage.get("train_config") for stage in stages]
+    if not configs or any(not isinstance(c, dict) for c in configs):
+        raise ValueError(f"{model} has no record of how it was trained, so which training images it held out is unknown: "
+                         "--split val needs a model trained with --val-size (a run folder, or a folder exported from one)")
+    sizes = [c.get("val_size", 0) for c in configs]
+    if min(sizes) < 1:
+        which = "" if len(sizes) == 1 else f" (stage {sizes.index(min(sizes)) + 1} of {len(sizes)})"
+        raise ValueError(f"{model} was trained on the whole training set{which}: it has no validation split. "
+                         "Train with --val-size N to hold one out, or evaluate it with --split test")
+    return min(sizes)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -292,6 +369,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     if args.evaluation:
         metrics["evaluation"] = json.loads(Path(args.evaluation).read_text())
+        if metrics["evaluation"].get("split", "test") != "test":
+            raise ValueError(f"{args.evaluation} scores the {metrics['evaluation']['split']} split: a model folder records "
+                             "its test numbers (choose models on the validation split, then run `vae evaluate` on the test "
+                             "split once and export with that file)")
         if "stages" in metrics:
             metrics["stages"][-1]["evaluation"] = metrics["evaluation"]
     dest = save_model(model, args.dest, metrics)
@@ -301,6 +382,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     metrics["file_bytes"] = size
     save_model(model, dest, metrics)
     print(f"exported {run} to {dest} ({size / 1e6:.2f} MB)")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    import os
+
+    from .data import DATA_ROOT_ENV, RAW_FILES, default_data_root, download_mnist, raw_file_problems, resolve_data_root
+
+    root = resolve_data_root(args.data_root).absolute()
+    if args.data_root is not None:
+        source = "--data-root"
+    elif os.environ.get(DATA_ROOT_ENV):
+        source = f"${DATA_ROOT_ENV}"
+    else:
+        source = f"the default, the per-user cache (set {DATA_ROOT_ENV} or pass --data-root to change it)"
+    if args.data_command == "download":
+        print(f"fetching MNIST into {root} (from {source})", flush=True)
+        download_mnist(root)
+        print(f"MNIST is in {root / 'MNIST' / 'raw'}: 60,000 training and 10,000 test images, verified")
+        if args.data_root is not None and root != default_data_root().absolute():
+            print(f"commands find it with --data-root {root} (or: export {DATA_ROOT_ENV}={root})")
+        return 0
+    problems = raw_file_problems(root)
+    print(f"data root: {root}\n  from {source}")
+    for name in RAW_FILES:
+        print(f"  MNIST/raw/{name}: {problems.get(name, 'ok')}")
+    if problems:
+        print("MNIST is not there: run `vae data download` to fetch it (needs internet), or point --data-root "
+              f"(or {DATA_ROOT_ENV}) at a folder that holds MNIST/raw/")
+        return 1
+    print("MNIST is there")
     return 0
 
 
@@ -316,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .train import TrainingDiverged
 
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "data": cmd_data}
     try:
         return commands[args.command](args)
     except (DataError, CheckpointError, ConfigError, TrainingDiverged, ValueError, FileNotFoundError) as err:

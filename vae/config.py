@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar
 
 ModelKind = Literal["vae", "ae", "cvae"]
 Architecture = Literal["mlp", "conv"]
+Likelihood = Literal["bernoulli", "gaussian", "gaussian_learned"]
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned")
 
 T = TypeVar("T", "ModelConfig", "TrainConfig")
 
@@ -49,7 +51,7 @@ def _check_numbers(config: Any, names: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model.
+    r"""Everything needed to rebuild a model.
 
     Attributes:
         kind: `"vae"` (variational autoencoder), `"ae"` (plain deterministic autoencoder with the same
@@ -67,6 +69,18 @@ class ModelConfig:
         num_classes: number of labels for a conditional VAE (ignored otherwise).
         prior_components: the prior p(z): 0 for the fixed standard normal N(0, I), K >= 1 for a
             learned mixture of K diagonal Gaussians (see [`MixturePrior`][vae.priors.MixturePrior]).
+        likelihood: the decoder's distribution p(x | z), part of the model's density:
+            `"bernoulli"` (the decoder outputs logits; for binary pixels, the default and the choice
+            of every config written before this field existed), `"gaussian"` (the decoder outputs
+            means; a fixed standard deviation `decoder_std` on every pixel: the MSE objective) or
+            `"gaussian_learned"` (the same, with one learned log-variance shared by all pixels,
+            starting at `decoder_std`). See [`GaussianLikelihood`][vae.nets.GaussianLikelihood] and
+            [likelihoods](../theory/likelihoods.md). A Gaussian decoder is a density on gray levels:
+            it trains and is evaluated on them, and its numbers are not comparable with a Bernoulli
+            model's on binarized digits.
+        decoder_std: the standard deviation sigma of a Gaussian decoder (its initial value for
+            `"gaussian_learned"`); unused by a Bernoulli decoder. With a fixed sigma the objective is
+            $-\lVert x - \hat x \rVert^2 / (2\sigma^2) - \mathrm{KL}$ + const, a KL weight of $2\sigma^2$ on the MSE.
     """
 
     kind: ModelKind = "vae"
@@ -78,6 +92,8 @@ class ModelConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
     prior_components: int = 0
+    likelihood: Likelihood = "bernoulli"
+    decoder_std: float = 0.1
 
     def __post_init__(self) -> None:
         if self.kind not in ("vae", "ae", "cvae"):
@@ -100,10 +116,15 @@ class ModelConfig:
             raise ConfigError(f"the conv architecture needs H and W divisible by 4, got {self.image_shape}")
         if self.kind == "cvae" and self.num_classes < 2:
             raise ConfigError("a conditional VAE needs num_classes >= 2")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {', '.join(map(repr, LIKELIHOODS))}, not {self.likelihood!r}")
+        _check_numbers(self, ("decoder_std",))
+        if not self.decoder_std > 0:
+            raise ConfigError(f"decoder_std must be positive, not {self.decoder_std!r}")
 
     @property
     def num_pixels(self) -> int:
-        """C * H * W, the number of Bernoulli variables per image."""
+        """C * H * W, the number of pixels (variables of the decoder's distribution) per image."""
         c, h, w = self.image_shape
         return c * h * w
 
@@ -114,6 +135,11 @@ class ModelConfig:
     @property
     def is_variational(self) -> bool:
         return self.kind in ("vae", "cvae")
+
+    @property
+    def is_gaussian(self) -> bool:
+        """A Gaussian decoder (fixed or learned variance): a density on gray levels, not a probability of bits."""
+        return self.likelihood != "bernoulli"
 
 
 @dataclass(frozen=True)
@@ -138,7 +164,13 @@ class TrainConfig:
         binarize: `"dynamic"` (a fresh Bernoulli sample of every image at every step) or `"none"`
             (train on the gray levels in [0, 1], as the pytorch/examples recipe does).
         seed: seeds initialisation, shuffling, binarization and the reparameterization noise.
-        train_size: use only the first N training images (None: all 60,000).
+        train_size: use only the first N training images (None: all of them but the validation split).
+        val_size: hold out the **last** N images of the training set as a validation split (0: none).
+            They are never trained on: training uses the first `train_size` of the images before
+            them. The per-epoch validation loss (`val_loss`, next to `test_loss` in history.jsonl)
+            and `vae evaluate --split val` score them, so models can be chosen without the test
+            set. The last 10,000 of MNIST's 60,000 is the split of Larochelle and Murray's binarized
+            MNIST (50,000 / 10,000), and its ten digits are balanced (915 to 1,090 each).
         grad_clip: clip the global gradient norm to this value (None: no clipping).
         decoder_dropout: dropout probability on the hidden layers of the MLP decoder while
             training (0: none). It regularises a decoder that overfits; evaluation, sampling and
@@ -166,6 +198,7 @@ class TrainConfig:
     binarize: Literal["dynamic", "none"] = "dynamic"
     seed: int = 0
     train_size: int | None = None
+    val_size: int = 0
     grad_clip: float | None = None
     decoder_dropout: float = 0.0
     prior_lr: float | None = None
@@ -174,7 +207,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_ints(self, ("epochs", "batch_size", "iwae_k", "eval_batch_size"), 1)
-        _check_ints(self, ("seed",), 0)
+        _check_ints(self, ("seed", "val_size"), 0)
         _check_numbers(self, ("lr", "min_lr_ratio", "beta", "warmup_epochs", "decoder_dropout"))
         if self.train_size is not None:
             _check_ints(self, ("train_size",), 1)

@@ -51,7 +51,8 @@ def _noise(num_samples: int, sigma: float, generator: torch.Generator | None) ->
         raise ValueError(f"num_samples must be >= 2 to estimate a variance, not {num_samples}")
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, not {sigma}")
-    return torch.randn(num_samples, generator=generator, dtype=torch.float64)  # eps ~ N(0, 1), (N,)
+    device = None if generator is None else generator.device  # a generator draws on its own device
+    return torch.randn(num_samples, generator=generator, dtype=torch.float64, device=device)  # eps ~ N(0, 1), (N,)
 
 
 def pathwise_gradient(
@@ -77,7 +78,7 @@ def pathwise_gradient(
         mu: mean of the sampling distribution.
         sigma: standard deviation, > 0.
         num_samples: number N of single-sample estimates, >= 2.
-        generator: seeds the noise, for repeatable estimates.
+        generator: seeds the noise, for repeatable estimates; the estimates are on its device (default: torch's).
 
     Returns:
         [`GradientSamples`][vae.estimators.GradientSamples]: N estimates of each derivative.
@@ -118,7 +119,7 @@ def score_function_gradient(
         mu: mean of the sampling distribution.
         sigma: standard deviation, > 0.
         num_samples: number N of single-sample estimates, >= 2.
-        generator: seeds the noise, for repeatable estimates.
+        generator: seeds the noise, for repeatable estimates; the estimates are on its device (default: torch's).
         baseline: the constant b in $(f(z) - b)\, \nabla \log p(z)$.
 
     Returns:

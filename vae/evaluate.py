@@ -7,8 +7,13 @@ $\log w_i = \log p(x \mid z_i) + \log p(z_i) - \log q(z_i \mid x)$. From the sam
 - the **NLL** estimate is $-\mathcal L_k = -\log \frac1k \sum_i w_i$, an upper bound on
   $-\log p(x)$ that tightens as k grows (k = 5000 is the standard protocol, Burda et al. 2016).
 
-Both are averaged over the test images (in nats). The test images are binarized once with a
-fixed seed ([`binarized_test_set`][vae.data.binarized_test_set]). See [IWAE](../theory/iwae.md).
+Both are averaged over the test images (in nats). For a Bernoulli decoder the test images are
+binarized once with a fixed seed ([`binarized_test_set`][vae.data.binarized_test_set]), and the NLL
+is minus the log-probability of those bits. A Gaussian decoder (`ModelConfig.likelihood`) is a
+density on gray levels: it is scored on the gray levels themselves, and its NLL is minus a
+log-*density* of continuous pixels, which can be negative and is not comparable with a Bernoulli
+model's NLL on binarized digits ([`evaluation_images`][vae.evaluate.evaluation_images] picks the
+images). See [IWAE](../theory/iwae.md) and [likelihoods](../theory/likelihoods.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 
 import torch
 
+from .config import ModelConfig
+from .data import MNIST, binarized_test_set
 from .models import VAE
 from .objectives import iwae_bound
 
@@ -47,7 +54,8 @@ def log_likelihood(
 
     Args:
         model: a VAE or conditional VAE (labels needed for the latter).
-        images: binary test images (N, C, H, W).
+        images: the images to score (N, C, H, W): binarized for a Bernoulli decoder, gray levels for a
+            Gaussian one ([`evaluation_images`][vae.evaluate.evaluation_images]).
         k: importance samples per image.
         labels: (N,) digit labels for a conditional model.
         batch_size: images per batch (memory is bounded by chunking k regardless).
@@ -60,15 +68,18 @@ def log_likelihood(
 
     if k < 1:
         raise ValueError(f"k must be >= 1, not {k}")
+    conditional = model.config.is_conditional
+    if conditional and (labels is None or labels.shape[0] != images.shape[0]):
+        got = "no labels" if labels is None else f"{labels.shape[0]} labels"
+        raise ValueError(f"a conditional model is scored with one label per image: got {got} for {images.shape[0]} images")
     model.eval()
     device = next(model.parameters()).device
-    conditional = model.config.is_conditional
     log_px, elbos = [], []
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else None):
         torch.manual_seed(seed)
         for start in tqdm(range(0, images.shape[0], batch_size), disable=not progress, desc=f"IWAE k={k}"):
             x = images[start : start + batch_size].to(device)
-            y = labels[start : start + batch_size].to(device) if conditional and labels is not None else None
+            y = labels[start : start + batch_size].to(device) if conditional else None  # the labels of these images
             proposal = None if posterior is None else tuple(p[start : start + batch_size].to(device) for p in posterior)
             log_w = log_importance_weights(model, x, k, y, posterior=proposal)  # (B, k)
             log_px.append(iwae_bound(log_w).cpu())
@@ -94,3 +105,13 @@ def evaluate(
         "seed": seed,
         "eval_seconds": time.perf_counter() - start,
     }
+
+
+def evaluation_images(config: ModelConfig, data: MNIST) -> torch.Tensor:
+    """The images a model's likelihood is scored on: (N, C, H, W).
+
+    A Bernoulli decoder: the images binarized once with the fixed seed
+    ([`binarized_test_set`][vae.data.binarized_test_set]), the same bits at every evaluation. A Gaussian
+    decoder: the gray levels (a density on continuous pixels, not a probability of bits).
+    """
+    return data.images if config.is_gaussian else binarized_test_set(data)

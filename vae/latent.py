@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .models import VAE
-from .priors import check_sampling
+from .priors import check_sampling, draw_device
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
@@ -33,7 +33,9 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int, eps: float = 1e-7) -> 
 
     Under a standard Gaussian prior in D dimensions almost all mass lies near the sphere of radius
     sqrt(D); a straight line between two typical codes passes closer to the origin, through codes
-    the decoder rarely saw, while the spherical path keeps a typical norm. Falls back to
+    the decoder rarely saw. The spherical path keeps the norm constant when z0 and z1 have equal
+    norms; when they differ, its norm varies along the way (and can leave the range between the
+    two). Falls back to
     [`lerp`][vae.latent.lerp] when the two directions are (anti)parallel.
 
     Shapes: z0, z1 (D,) -> (steps, D); the first row is z0 and the last is z1.
@@ -60,7 +62,7 @@ def traverse(z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def manifold_grid(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
+def manifold_grid(n: int, low: float = 0.05, high: float = 0.95, device: torch.device | str | None = None) -> torch.Tensor:
     r"""An n x n grid of 2-D codes through the inverse CDF of the standard normal.
 
     Evenly spaced probabilities $u \in [\text{low}, \text{high}]$ are mapped to $z = \Phi^{-1}(u)$,
@@ -68,26 +70,36 @@ def manifold_grid(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor
     (top) to low z2, columns from low z1 to high z1, as in a plot.
 
     Returns:
-        Codes of shape (n * n, 2), row-major.
+        Codes of shape (n * n, 2), row-major, on `device` (default: torch's default device).
     """
     if n < 1:
         raise ValueError(f"the grid needs n >= 1, not {n}")
     if not 0.0 < low < high < 1.0:
         raise ValueError("the grid needs 0 < low < high < 1")
-    u = torch.linspace(low, high, n)
+    u = torch.linspace(low, high, n, device=device)
     z = torch.special.ndtri(u)  # Phi^{-1}(u), shape (n,)
     z1, z2 = torch.meshgrid(z, z.flip(0), indexing="xy")  # (n, n) each; rows: z2 from high to low
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
 
 
-def sample_prior(n: int, latent_dim: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_prior(
+    n: int, latent_dim: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     r"""n codes from the prior scaled by a temperature: $z = \tau \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
 
     A temperature below 1 trades variety for cleaner samples. Shape: (n, latent_dim). This is the
     standard normal prior; a model's own prior, learned or not, samples with `model.prior.sample`.
+
+    The codes are on `device` (default: the generator's device, else torch's default device). A generator
+    on another device draws on its own device and the draws are moved, so a seed gives the same codes on
+    every device.
     """
     check_sampling(n, temperature)
-    return temperature * torch.randn(n, latent_dim, generator=generator)
+    if device is None:
+        device = draw_device(torch.get_default_device(), generator)
+    eps = torch.randn(n, latent_dim, generator=generator, device=draw_device(device, generator))  # (n, D)
+    return temperature * eps.to(device)
 
 
 @torch.no_grad()
@@ -95,7 +107,7 @@ def decode_images(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) ->
     """Decoder means (pixel probabilities) for codes z (B, D): -> (B, C, H, W) in [0, 1]."""
     device = next(model.parameters()).device
     y = None if y is None else y.to(device)
-    return torch.sigmoid(model.decode(z.to(device), y)).cpu()
+    return model.decoder_mean(z.to(device), y).cpu()  # pixel probabilities, or a Gaussian decoder's means in [0, 1]
 
 
 def _check_steps(steps: int) -> None:

@@ -1,8 +1,11 @@
 r"""The models: a VAE, a plain autoencoder with the same networks, and a conditional VAE.
 
 All three are built from a [`ModelConfig`][vae.ModelConfig] by [`build_model`][vae.build_model]
-and share one interface: `encode`, `decode`, `embed` (the point a picture is placed at in latent
-space), `reconstruct` (decoder mean) and a `forward` that returns the loss terms separately.
+and share one interface: `encode`, `decode` (the decoder's raw output: Bernoulli logits or Gaussian
+means), `decoder_mean` and `decoder_sample` (images in [0, 1]), `embed` (the point a picture is
+placed at in latent space), `reconstruct` (decoder mean) and a `forward` that returns the loss terms
+separately. `self.likelihood` is the decoder's distribution p(x | z) that `ModelConfig.likelihood`
+names; every log-likelihood (ELBO, IWAE, DReG, evaluation) goes through it.
 
 Shape key: B batch, C, H, W image, D latent size, k importance samples.
 """
@@ -14,16 +17,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .nets import build_decoder, build_encoder
-from .objectives import ElboTerms, bernoulli_log_likelihood, elbo, gaussian_log_density, iwae_bound
+from .nets import build_decoder, build_encoder, build_likelihood
+from .objectives import ElboTerms, elbo, gaussian_log_density, iwae_bound
 from .priors import build_prior
 
 
 class VAE(nn.Module):
-    r"""Variational autoencoder with a diagonal Gaussian posterior and a Bernoulli decoder.
+    r"""Variational autoencoder with a diagonal Gaussian posterior and a Bernoulli (or Gaussian) decoder.
 
     $q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag} \exp(\operatorname{logvar}_\phi(x)))$,
     $p(z) = \mathcal N(0, I)$, $p_\theta(x \mid z) = \prod_i \operatorname{Bernoulli}(x_i; \sigma(\ell_\theta(z)_i))$.
+    With `config.likelihood = "gaussian"` (or `"gaussian_learned"`) the decoder is instead
+    $\prod_i \mathcal N(x_i; \mu_\theta(z)_i, \sigma^2)$ ([`GaussianLikelihood`][vae.nets.GaussianLikelihood]);
+    `self.likelihood` holds either.
     With `config.prior_components = K > 0` the prior is instead a learned mixture of K Gaussians
     ([`MixturePrior`][vae.priors.MixturePrior]); `self.prior` holds either.
 
@@ -39,6 +45,7 @@ class VAE(nn.Module):
         self.encoder = build_encoder(config, code_size, cond_dim)
         self.decoder = build_decoder(config, cond_dim, decoder_dropout)
         self.prior = build_prior(config.latent_dim, config.prior_components)
+        self.likelihood = build_likelihood(config)
         self.low_precision = False
 
     def _run(self, net: nn.Module, *inputs: torch.Tensor | None) -> torch.Tensor:
@@ -79,8 +86,20 @@ class VAE(nn.Module):
         return mu + (0.5 * logvar).exp() * eps
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Bernoulli logits: z (B, D) -> (B, C, H, W)."""
+        """The decoder's output, the parameters of p(x | z): Bernoulli logits or Gaussian means. z (B, D) -> (B, C, H, W)."""
         return self._run(self.decoder, z, self._condition(y))
+
+    def decoder_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder mean as an image in [0, 1]: sigmoid of the logits, or the Gaussian means clamped. (B, D) -> (B, C, H, W)."""
+        return self.likelihood.mean(self.decode(z, y))
+
+    def decoder_sample(self, z: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw x ~ p(x | z) as an image: binary pixels, or mean + sigma * noise clamped to [0, 1]. (B, D) -> (B, C, H, W)."""
+        return self.likelihood.sample(self.decode(z, y), generator)
+
+    def log_px(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over pixels, from the decoder's output at z: (B, C, H, W) -> (B,)."""
+        return self.likelihood.log_prob(x, output)
 
     def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Where x sits in latent space: the posterior mean, (B, C, H, W) -> (B, D)."""
@@ -88,8 +107,8 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Decoder mean at the posterior mean: pixel probabilities, (B, C, H, W) -> (B, C, H, W)."""
-        return torch.sigmoid(self.decode(self.embed(x, y), y))
+        """Decoder mean at the posterior mean, in [0, 1] (see `decoder_mean`): (B, C, H, W) -> (B, C, H, W)."""
+        return self.decoder_mean(self.embed(x, y), y)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, beta: float = 1.0, target: torch.Tensor | None = None) -> ElboTerms:
         """Negative ELBO terms, averaged over the batch (see [`elbo`][vae.objectives.elbo]).
@@ -102,8 +121,10 @@ class VAE(nn.Module):
         """
         mu, logvar = self.encode(x, y)  # (B, D) each
         z = self.reparameterize(mu, logvar)  # (B, D)
-        logits = self.decode(z, y)  # (B, C, H, W)
-        return elbo(x if target is None else target, logits, mu, logvar, beta=beta, kl=self.prior.kl(z, mu, logvar))
+        output = self.decode(z, y)  # (B, C, H, W) logits or means
+        target = x if target is None else target
+        log_px = self.log_px(target, output)  # (B,)
+        return elbo(target, output, mu, logvar, beta=beta, kl=self.prior.kl(z, mu, logvar), log_px=log_px)
 
     def log_importance_weights(
         self, x: torch.Tensor, k: int, y: torch.Tensor | None = None, posterior: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -124,8 +145,8 @@ class VAE(nn.Module):
         k = z.shape[0]
         flat_z = z.flatten(0, 1)  # (k*B, D)
         y_rep = None if y is None else y.repeat(k)  # (k*B,)
-        logits = self.decode(flat_z, y_rep).unflatten(0, (k, x.shape[0]))  # (k, B, C, H, W)
-        log_px = bernoulli_log_likelihood(x.expand(k, *x.shape).flatten(0, 1), logits.flatten(0, 1)).view(k, -1)
+        output = self.decode(flat_z, y_rep)  # (k*B, C, H, W) logits or means
+        log_px = self.log_px(x.expand(k, *x.shape).flatten(0, 1), output).view(k, -1)  # (k, B)
         log_pz = self.prior.log_prob(z)  # (k, B)
         log_qz = gaussian_log_density(z, mu, logvar)  # (k, B)
         return (log_px + log_pz - log_qz).T  # (B, k)
@@ -181,7 +202,7 @@ class Autoencoder(VAE):
         reconstruction term.
         """
         z = self.embed(x)  # (B, D)
-        rec = -bernoulli_log_likelihood(x if target is None else target, self.decode(z)).mean()
+        rec = -self.log_px(x if target is None else target, self.decode(z)).mean()
         zero = torch.zeros((), device=x.device)
         return ElboTerms(rec, rec, zero, -rec)
 

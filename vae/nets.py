@@ -1,9 +1,12 @@
-"""Encoder and decoder bodies shared by every model: fully connected (MLP) and convolutional.
+r"""Encoder and decoder bodies shared by every model (fully connected or convolutional), and the decoder's likelihood.
 
 An encoder maps an image (and optionally a condition vector, e.g. a one-hot label) to a flat vector
-of `out_features`; a decoder maps a code (and the condition) to Bernoulli logits of an image. The
-models in [`vae.models`][vae.models] decide what the vectors mean (mu and log-variance, or a plain
-code).
+of `out_features`; a decoder maps a code (and the condition) to one number per pixel: the
+parameter of the decoder's distribution $p(x \mid z)$, which a likelihood object
+([`BernoulliLikelihood`][vae.nets.BernoulliLikelihood] or
+[`GaussianLikelihood`][vae.nets.GaussianLikelihood], chosen by `ModelConfig.likelihood`) turns into
+a log-likelihood, an image and a draw. The models in [`vae.models`][vae.models] decide what the
+encoder's vector means (mu and log-variance, or a plain code).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError, ModelConfig
+from .objectives import bernoulli_log_likelihood, gaussian_log_likelihood
 
 
 def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
@@ -61,7 +65,7 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """An MLP from the code (and condition) to logits: (B, D) -> (B, C, H, W).
+    """An MLP from the code (and condition) to one output per pixel (logits or means): (B, D) -> (B, C, H, W).
 
     `dropout` > 0 drops hidden units while training (a regulariser); it is off in `eval()` mode.
     """
@@ -108,7 +112,7 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """The mirror of [`ConvEncoder`][vae.nets.ConvEncoder]: linear, then two stride-2 transposed convolutions.
 
-    (B, D) [+ cond] -> hidden -> (B, 2c, H/4, W/4) -> (B, c, H/2, W/2) -> (B, C, H, W) logits.
+    (B, D) [+ cond] -> hidden -> (B, 2c, H/4, W/4) -> (B, c, H/2, W/2) -> (B, C, H, W) outputs (logits or means).
     """
 
     def __init__(self, config: ModelConfig, cond_dim: int = 0) -> None:
@@ -150,3 +154,83 @@ def build_decoder(config: ModelConfig, cond_dim: int = 0, dropout: float = 0.0) 
                               "Use --decoder mlp or drop --decoder-dropout")
         return ConvDecoder(config, cond_dim)
     return MLPDecoder(config, cond_dim, dropout)
+
+
+# -- the decoder's distribution p(x | z) -------------------------------------------------------------
+class BernoulliLikelihood(nn.Module):
+    r"""$p(x \mid z) = \prod_i \operatorname{Bernoulli}(x_i; \operatorname{sigmoid}(\ell_i))$: the decoder's outputs are logits $\ell$.
+
+    For binary pixels (the default: training on dynamically binarized digits). It has no parameters.
+    """
+
+    def log_prob(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over pixels ([`bernoulli_log_likelihood`][vae.objectives.bernoulli_log_likelihood]): (B, C, H, W) -> (B,)."""
+        return bernoulli_log_likelihood(x, output)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """The decoder mean, the pixel probabilities sigmoid(logits), in [0, 1]: (B, C, H, W) -> (B, C, H, W)."""
+        return torch.sigmoid(output)
+
+    def sample(self, output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw x ~ p(x | z): binary pixels, 1 with probability sigmoid(logit). Shapes as `mean`."""
+        return torch.bernoulli(torch.sigmoid(output), generator=generator)
+
+
+class GaussianLikelihood(nn.Module):
+    r"""$p(x \mid z) = \prod_i \mathcal N(x_i; \mu_i, \sigma^2)$: the decoder's outputs are the means $\mu$, one $\sigma$ for all pixels.
+
+    $$
+    \log p(x \mid z) = -\frac{\lVert x - \mu \rVert^2}{2\sigma^2} - \frac N2 \log(2\pi\sigma^2)
+    $$
+
+    ([`gaussian_log_likelihood`][vae.objectives.gaussian_log_likelihood]). With a fixed $\sigma$ the
+    ELBO is $-\lVert x - \mu \rVert^2 / (2\sigma^2) - \mathrm{KL}$ + const: times $2\sigma^2$, the
+    squared error plus a KL weight $\beta = 2\sigma^2$ (see
+    [likelihoods](../theory/likelihoods.md#gaussian-and-the-mse)).
+
+    The means are the network's outputs, unconstrained (no sigmoid: the squared error of a saturated
+    sigmoid has almost no gradient); [`mean`][vae.nets.GaussianLikelihood.mean] clamps them to the
+    pixel range [0, 1] only to show them as an image. The log-likelihood uses them unclamped.
+
+    With `learned=True`, $\log \sigma^2$ is a parameter (`logvar`, shape ()), trained with the
+    networks; for a fixed $\sigma$ it is a buffer outside the saved weights (the config holds it).
+    **One variance for all pixels, not one per pixel:** dozens of MNIST's 784 pixels (on the border)
+    are 0 in every training image; a per-pixel variance of such a pixel shrinks towards 0 with nothing to stop it,
+    and its density, hence the likelihood, grows without bound (a degenerate maximum that no
+    amount of data removes). One shared variance is the maximum-likelihood scale of the residuals
+    of all pixels together, stays away from 0 while any pixel is reconstructed imperfectly, adds one
+    parameter, and keeps the KL trade-off one number ($\beta = 2\sigma^2$) that can be read off.
+    """
+
+    def __init__(self, std: float, learned: bool = False) -> None:
+        super().__init__()
+        logvar = torch.tensor(2.0 * math.log(std))  # log sigma^2, shape ()
+        if learned:
+            self.logvar = nn.Parameter(logvar)
+        else:
+            self.register_buffer("logvar", logvar, persistent=False)
+
+    @property
+    def std(self) -> float:
+        """The current sigma."""
+        return float((0.5 * self.logvar.detach()).exp())
+
+    def log_prob(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """log N(x; output, sigma^2) summed over pixels: (B, C, H, W) -> (B,)."""
+        return gaussian_log_likelihood(x, output, self.logvar)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """The decoder mean as an image: the means clamped to [0, 1]. (B, C, H, W) -> (B, C, H, W)."""
+        return output.clamp(0.0, 1.0)
+
+    def sample(self, output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw x = mu + sigma * eps ~ p(x | z), clamped to [0, 1] to be shown as an image. Shapes as `mean`."""
+        eps = torch.randn(output.shape, generator=generator, dtype=output.dtype, device=output.device)
+        return (output + (0.5 * self.logvar).exp() * eps).clamp(0.0, 1.0)
+
+
+def build_likelihood(config: ModelConfig) -> BernoulliLikelihood | GaussianLikelihood:
+    """The decoder's distribution that `config.likelihood` names."""
+    if config.likelihood == "bernoulli":
+        return BernoulliLikelihood()
+    return GaussianLikelihood(config.decoder_std, learned=config.likelihood == "gaussian_learned")

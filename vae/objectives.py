@@ -166,8 +166,9 @@ def elbo(
     beta: float = 1.0,
     reduction: str = "mean",
     kl: torch.Tensor | None = None,
+    log_px: torch.Tensor | None = None,
 ) -> ElboTerms:
-    r"""The evidence lower bound with a Bernoulli decoder and a diagonal Gaussian posterior.
+    r"""The evidence lower bound with a diagonal Gaussian posterior (and a Bernoulli decoder unless `log_px` is given).
 
     $$
     \mathcal L_\beta(x) = \mathbb E_{q(z\mid x)}[\log p(x \mid z)]
@@ -176,7 +177,10 @@ def elbo(
 
     The expectation is estimated with the one z that produced `logits` (the reparameterized
     sample), the KL in closed form with [`gaussian_kl`][vae.objectives.gaussian_kl] unless `kl` is
-    given (a learned prior has no closed form; see [`MixturePrior`][vae.priors.MixturePrior]). Derived in
+    given (a learned prior has no closed form; see [`MixturePrior`][vae.priors.MixturePrior]), and
+    $\log p(x \mid z)$ as [`bernoulli_log_likelihood`][vae.objectives.bernoulli_log_likelihood] of the
+    logits unless `log_px` is given (a Gaussian decoder: see
+    [`GaussianLikelihood`][vae.nets.GaussianLikelihood]). Derived in
     [the ELBO page](../theory/elbo.md); beta is discussed in [beta-VAE](../theory/beta.md).
 
     **Reduction:** the log-likelihood is summed over pixels and the KL over latent dimensions, so
@@ -191,13 +195,17 @@ def elbo(
         beta: weight of the KL term in `loss` (the `elbo` field always uses 1).
         reduction: `"mean"` over the batch or `"none"`.
         kl: KL(q || p) per example, shape (B,), for a prior other than N(0, I) (None: closed form).
+        log_px: log p(x | z) per example, shape (B,), for a decoder other than Bernoulli (None: the
+            Bernoulli log-likelihood of x under `logits`, which are then the only use of x and logits).
 
     Returns:
         [`ElboTerms`][vae.objectives.ElboTerms] with loss, reconstruction, kl and elbo.
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
-    reconstruction = -bernoulli_log_likelihood(x, logits)  # (B,) summed over pixels
+    if log_px is None:
+        log_px = bernoulli_log_likelihood(x, logits)  # (B,) summed over pixels
+    reconstruction = -log_px  # (B,)
     if kl is None:
         kl = gaussian_kl(mu, logvar)  # (B,) summed over latent dimensions, >= 0
     terms = ElboTerms(reconstruction + beta * kl, reconstruction, kl, -(reconstruction + kl))

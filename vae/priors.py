@@ -4,10 +4,13 @@ Both have one interface: `log_prob(z)`, `sample(n, temperature, generator)` and 
 the KL term of the ELBO. [`build_prior`][vae.priors.build_prior] picks one from
 `ModelConfig.prior_components` (0: the standard normal).
 
-Why learn the prior? For a fixed decoder the prior that maximises the average log-likelihood is the
-*aggregate posterior*, the average of the posteriors of all the data; whatever separates
-$\mathcal N(0, I)$ from it is likelihood lost. A mixture of K diagonal Gaussians, trained with the
-rest of the model, moves towards it. See [learned priors](../theory/priors.md).
+Why learn the prior? For a fixed encoder and decoder the prior that maximises the average **ELBO**
+over the data is the *aggregate posterior* $q(z) = \frac1n \sum_i q_\phi(z \mid x_i)$, the average of
+the encoder's posteriors of all the training images: the prior enters the average ELBO only through
+$-\mathrm{KL}(q(z) \,\Vert\, p(z))$, so whatever separates $\mathcal N(0, I)$ from $q(z)$ is lost from
+the bound. (It is not, in general, the prior that maximises the average log-likelihood.) A mixture of
+K diagonal Gaussians, trained with the rest of the model, moves towards it. See
+[learned priors](../theory/priors.md).
 """
 
 from __future__ import annotations
@@ -27,21 +30,38 @@ def check_sampling(n: int, temperature: float) -> None:
         raise ValueError(f"temperature must be >= 0, not {temperature}")
 
 
+def draw_device(device: torch.device | str | None, generator: torch.Generator | None) -> torch.device:
+    """Where random draws are made: on the generator's device if one is given, else on `device`.
+
+    A generator can only draw on its own device, so a CPU generator used for codes that live on a GPU draws
+    on the CPU and the draws are then moved: the same seed gives the same codes on every device.
+    """
+    return torch.device(device if generator is None else generator.device)
+
+
 class StandardNormalPrior(nn.Module):
     r"""The fixed prior $p(z) = \mathcal N(0, I)$. It has no parameters."""
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        # no parameters, so an empty buffer records the device the prior was moved to (not saved in the weights)
+        self.register_buffer("_device_anchor", torch.empty(0), persistent=False)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z): (..., D) -> (...)."""
         return gaussian_log_density(z)
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n codes z = temperature * eps: -> (n, D) (as [`sample_prior`][vae.latent.sample_prior])."""
+        """n codes z = temperature * eps: -> (n, D) (as [`sample_prior`][vae.latent.sample_prior]).
+
+        The codes are on the prior's device; a `generator` on another device (e.g. a CPU generator for a prior
+        on a GPU) draws on its own device, so a seed gives the same codes wherever the prior lives.
+        """
         check_sampling(n, temperature)
-        return temperature * torch.randn(n, self.latent_dim, generator=generator)
+        device = self._device_anchor.device
+        eps = torch.randn(n, self.latent_dim, generator=generator, device=draw_device(device, generator))  # (n, D)
+        return temperature * eps.to(device)
 
     def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """KL(q(z|x) || p(z)) in closed form ([`gaussian_kl`][vae.objectives.gaussian_kl]); z is not needed. (B, D) -> (B,)."""
@@ -88,11 +108,17 @@ class MixturePrior(nn.Module):
         """n codes: a component k ~ pi, then z = m_k + temperature * s_k * eps: -> (n, D).
 
         The temperature scales each component's spread, not the means: at 0 the samples are the means.
+        The codes are on the prior's device. A `generator` on another device (e.g. a CPU generator for a
+        prior on a GPU) makes both draws, the components and the noise, on its own device (the K weights
+        are copied there) and they are then moved: a seed gives the same codes wherever the prior lives.
         """
         check_sampling(n, temperature)
+        device = self.means.device
+        source = draw_device(device, generator)
         with torch.no_grad():
-            k = torch.multinomial(self.logits.softmax(0), n, replacement=True, generator=generator)  # (n,)
-            eps = torch.randn(n, self.latent_dim, generator=generator)
+            weights = self.logits.to(source).softmax(0)  # (K,) on the generator's device
+            k = torch.multinomial(weights, n, replacement=True, generator=generator).to(device)  # (n,)
+            eps = torch.randn(n, self.latent_dim, generator=generator, device=source).to(device)  # (n, D)
             return self.means[k] + temperature * (0.5 * self.logvars[k]).exp() * eps
 
     def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,9 @@ Every epoch writes, into the run folder:
 
 - `checkpoint/` — `model.safetensors`, `config.json`, `metrics.json`, `optimizer.safetensors`,
   `state.json`, replaced atomically (see [`vae.checkpoint`][vae.checkpoint]);
-- one line of `history.jsonl` with the epoch's metrics;
+- one line of `history.jsonl` with the epoch's metrics: the training averages, the test loss and,
+  with `val_size > 0`, the loss on the validation split held out of the training set (`val_loss`,
+  `val_reconstruction`, `val_kl`), the number to choose models and stopping epochs on;
 - `grids/epoch_XXXX.png` — test digits, their reconstructions and samples from fixed prior codes
   (assemble a training movie with e.g. `ffmpeg -i grids/epoch_%04d.png movie.gif`).
 """
@@ -117,7 +119,7 @@ def save_grid(model: VAE, images: torch.Tensor, labels: torch.Tensor, z: torch.T
         y = labels.to(device) if model.config.is_conditional else None
         recon = model.reconstruct(images.to(device), y).cpu()
         sample_y = (torch.arange(z.shape[0]) % model.config.num_classes).to(device) if model.config.is_conditional else None
-        samples = torch.sigmoid(model.decode(z.to(device), sample_y)).cpu()
+        samples = model.decoder_mean(z.to(device), sample_y).cpu()
     model.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(torch.cat([images, recon, samples]), str(path), nrow=images.shape[0], padding=1, pad_value=0.5)
@@ -143,7 +145,9 @@ def train(
         model_config: the network to train.
         train_config: the run's hyperparameters.
         out_dir: the run folder (created if needed).
-        train_data, test_data: in-memory MNIST splits (see [`load_mnist`][vae.data.load_mnist]).
+        train_data, test_data: in-memory MNIST splits (see [`load_mnist`][vae.data.load_mnist]). With
+            `train_config.val_size = N` the last N images of `train_data` are held out as the
+            validation split and never trained on.
         device: `"auto"`, `"cpu"`, `"cuda"` or `"mps"`.
         resume: continue from `out_dir/checkpoint/` (the configs must match; only `epochs` may grow).
         progress: show a tqdm progress bar with the live loss.
@@ -165,9 +169,12 @@ def train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
-    train_data = train_data.subset(train_config.train_size)
     if model_config.kind == "ae" and train_config.objective == "iwae":
         raise ConfigError("an autoencoder cannot be trained with the IWAE objective (it has no posterior)")
+    if model_config.is_gaussian and train_config.binarize != "none":
+        raise ConfigError(f"a Gaussian decoder (likelihood {model_config.likelihood!r}) is a density on gray levels: "
+                          "train it with binarize 'none' (--binarize none), not on binarized digits")
+    train_data, val_data = _validation_split(train_data, train_config)
 
     torch.manual_seed(train_config.seed)
     model = build_model(model_config, train_config.decoder_dropout).to(dev)
@@ -200,6 +207,7 @@ def train(
         model.load_state_dict(start.state_dict(), strict=not new_prior)  # a new learned prior keeps its initialisation
 
     test_bits = binarized_test_set(test_data) if train_config.binarize == "dynamic" else test_data.images
+    val_bits = binarized_test_set(val_data) if train_config.binarize == "dynamic" else val_data.images  # one fixed binarization
     grid_images, grid_labels = test_bits[:10], test_data.labels[:10]
     grid_z = model.prior.sample(30, generator=torch.Generator().manual_seed(train_config.seed))  # (30, D)
 
@@ -252,9 +260,11 @@ def train(
         model.low_precision = False  # the per-epoch test loss, the grids and the saved model are float32
         seconds = time.perf_counter() - epoch_start
         evaluation = test_loss(model, test_bits, test_data.labels, train_config.eval_batch_size, dev)
+        validation = test_loss(model, val_bits, val_data.labels, train_config.eval_batch_size, dev) if len(val_data) else {}
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             **{f"train_{k}": v / n for k, v in sums.items()},
+            **{f"val_{k}": v for k, v in validation.items()},
             "test_loss": evaluation["loss"],
             "test_reconstruction": evaluation["reconstruction"],
             "test_kl": evaluation["kl"],
@@ -275,11 +285,27 @@ def train(
         if grids:
             save_grid(model, grid_images, grid_labels, grid_z, out / "grids" / f"epoch_{epoch + 1:04d}.png")
         if progress:
+            val = f"val -ELBO {record['val_loss']:.2f}  " if validation else ""
             tqdm.write(
-                f"epoch {epoch + 1}: train loss {record['train_loss']:.2f}  test -ELBO {record['test_loss']:.2f} "
+                f"epoch {epoch + 1}: train loss {record['train_loss']:.2f}  {val}test -ELBO {record['test_loss']:.2f} "
                 f"(rec {record['test_reconstruction']:.2f}, KL {record['test_kl']:.2f})  {seconds:.1f}s"
             )
     return history
+
+
+def _validation_split(train_data: MNIST, config: TrainConfig) -> tuple[MNIST, MNIST]:
+    """The images to train on (the first `train_size` of those before the validation split) and the split (the last `val_size`)."""
+    if config.val_size == 0:
+        return train_data.subset(config.train_size), train_data.subset(0)  # no split: an empty one
+    try:
+        rest, val = train_data.split_off(config.val_size)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if config.train_size is not None and config.train_size > len(rest):
+        raise ConfigError(f"train_size {config.train_size:,} + val_size {config.val_size:,} is more than the "
+                          f"{len(train_data):,} training images: the validation split is the last val_size, and "
+                          f"training uses the first train_size of the {len(rest):,} before it")
+    return rest.subset(config.train_size), val
 
 
 def _param_groups(model: VAE, config: TrainConfig) -> list[dict[str, Any]]:
