@@ -12,7 +12,8 @@ Run it by hand to look at the results:
     python scripts/make_figures.py iwae cvae --out figs # some of them, into figs/
 
 Names: ae_vs_vae (needs the shipped ae2d and latent2d models), beta (latent2d and its beta variants), binarization, estimators,
-iwae (latent2d), cvae (cvae), training_curves (the history.jsonl of every shipped model). Data root: $VAE_DATA_ROOT, else ../shared/data beside the repository.
+iwae (latent2d), cvae (cvae), training_curves (the history.jsonl of every shipped model), active_units (default),
+samples (default), elbo_gap (latent2d), kl_directions (no model). Data root: the package's (`vae.resolve_data_root()`: $VAE_DATA_ROOT, else ~/.cache/vae-explorer/data).
 Seeds are fixed, so a rerun on the same models reproduces the numbers.
 """
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import os
 import sys
 import tempfile
 import time
@@ -56,7 +56,7 @@ _results = Results()
 
 
 def _data_root() -> Path:
-    return Path(os.environ.get("VAE_DATA_ROOT") or ROOT.parent / "shared" / "data")
+    return vae.resolve_data_root()
 
 
 def _test_set() -> vae.MNIST:
@@ -147,7 +147,7 @@ def beta() -> None:
     classifier = load_classifier()
     n, m, radius = 5000, 15, 4.0
     fig, axes = plt.subplots(2, len(BETA_MODELS), figsize=(4.2 * len(BETA_MODELS), 8.6))
-    rows = ["| β | distortion $D$ | rate $R$ | $-$ELBO $= D + R$ | NLL (k = 5000) |", "| ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| β | distortion $\\Delta$ | rate $R$ | $-$ELBO $= \\Delta + R$ | NLL (k = 5000) |", "| ---: | ---: | ---: | ---: | ---: |"]
     shapes = ["| β | codes beyond radius 3 | reconstructions recognised | prior samples recognised |",
               "| ---: | ---: | ---: | ---: |"]
     for col, (name, weight) in enumerate(BETA_MODELS):
@@ -183,8 +183,8 @@ def beta() -> None:
     cbar.solids.set_alpha(1)
     _save(fig, "beta.png")
     rows += ["", *shapes, ""]
-    rows.append("β = 0.5, 1, 4: `latent2d-beta0.5`, `latent2d`, `latent2d-beta4`. Distortion $D$ (the reconstruction "
-                "term), rate $R$ (the KL term, unweighted for every model) and $-$ELBO $= D + R$ in nats per image, on "
+    rows.append("β = 0.5, 1, 4: `latent2d-beta0.5`, `latent2d`, `latent2d-beta4`. Distortion $\\Delta$ (the reconstruction "
+                "term), rate $R$ (the KL term, unweighted for every model) and $-$ELBO $= \\Delta + R$ in nats per image, on "
                 "the full test set binarized with the fixed seed, one posterior sample per image. NLL: the recorded "
                 "k = 5000 evaluation from each model's metrics.json. Codes: the posterior means of the whole test set; "
                 f"the prior puts {math.exp(-4.5):.1%} of its mass beyond radius 3. Reconstructions recognised: the "
@@ -392,6 +392,288 @@ def training_curves() -> None:
     _save(fig, "training_curves.png")
 
 
+def _benchmark(name: str):  # noqa: ANN202 - a module
+    """A script of benchmarks/ imported as a module, so a page and its benchmark share one definition."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # loaded afresh each time, so `mkdocs serve` sees an edited benchmark
+    return module
+
+
+# -- active units of the shipped default model ------------------------------------------------------
+def active_units() -> None:
+    r"""Var_x E_q[z_j] and E_x Var_q[z_j] of each latent dimension of `default` over the binarized test set."""
+    bench = _benchmark("active_units")
+    test = _test_set()
+    model = vae.load("default")
+    activity, variance = bench.posterior_statistics(model, vae.binarized_test_set(test))  # (D,) each
+    order = torch.argsort(activity, descending=True)
+    active = int((activity > bench.THRESHOLD).sum())
+    d = activity.numel()
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    positions = torch.arange(d).numpy()
+    ax.bar(positions - 0.2, activity[order].numpy(), width=0.4, color="C0", label=r"$\mathrm{Var}_x\, \mathbb{E}_q[z_j]$ (activity)")
+    ax.bar(positions + 0.2, variance[order].numpy(), width=0.4, color="C1", label=r"$\mathbb{E}_x\, \mathrm{Var}_q[z_j]$ (posterior variance)")
+    ax.axhline(bench.THRESHOLD, color="C3", ls="--", lw=1, label=f"threshold {bench.THRESHOLD:g}")
+    ax.axvline(active - 0.5, color="0.4", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(positions, [str(j) for j in order.tolist()], fontsize=7)
+    ax.set_xlabel("latent dimension $j$, most active first")
+    ax.set_title(f"default: {active} of {d} latent dimensions active over {len(test.labels):,} test digits")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, "active_units.png")
+    rows = ["| dimensions | how many | $\\operatorname{Var}_x \\mathbb E_q[z_j]$ (activity) | $\\mathbb E_x \\operatorname{Var}_q[z_j]$ (posterior variance) |",
+            "| --- | ---: | --- | --- |"]
+    for name, chosen in (("active", activity > bench.THRESHOLD), ("inactive", activity <= bench.THRESHOLD)):
+        if chosen.any():
+            a, v = activity[chosen], variance[chosen]
+            rows.append(f"| {name} | {int(chosen.sum())} | {a.min():.3g} to {a.max():.3g} | {v.min():.3g} to {v.max():.3g} |")
+        else:
+            rows.append(f"| {name} | 0 | | |")
+    rows += ["", f"The shipped `default`, {d} latent dimensions; a dimension is active when $\\operatorname{{Var}}_x \\mathbb E_q[z_j] > "
+             f"{bench.THRESHOLD:g}$. Both statistics over the {len(test.labels):,} test images binarized with the fixed seed; "
+             "`python benchmarks/active_units.py` computes the same numbers, dimension by dimension, into "
+             "`benchmarks/results/active_units.json`."]
+    _write_table("active_units", rows)
+
+
+# -- decoder means and Bernoulli draws ------------------------------------------------------------------
+def samples() -> None:
+    """Prior samples of `default` shown as decoder means and as Bernoulli draws from the same decoder."""
+    model = vae.load("default")
+    n, draws = 10, 2
+    z = model.prior.sample(n, generator=torch.Generator().manual_seed(0))  # (n, D)
+    means = vae.decode_images(model, z)  # (n, 1, 28, 28): sigmoid(logits), what the demo shows
+    generator = torch.Generator().manual_seed(1)
+    sampled = [torch.bernoulli(means, generator=generator) for _ in range(draws)]  # x ~ p(x | z), pixels independent
+    test = _test_set()
+    real = vae.binarized_test_set(test)[:n]
+    rows = [("decoder mean\n$\\mathrm{sigmoid}(\\ell_\\theta(z))$", means)] + [
+        (f"draw {i + 1}: $x \\sim p_\\theta(x \\mid z)$", s) for i, s in enumerate(sampled)] + [("binarized test digits", real)]
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.9, len(rows) * 0.98))
+    for r, (name, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.08)
+    _save(fig, "samples_mean_vs_draw.png")
+
+
+# -- the ELBO gap of latent2d, seen in the latent plane --------------------------------------------------
+def _ellipse(ax: plt.Axes, mu: torch.Tensor, logvar: torch.Tensor, color: str, label: str) -> None:
+    """The 1 and 2 standard-deviation ellipses of a diagonal Gaussian."""
+    from matplotlib.patches import Ellipse
+
+    sd = (0.5 * logvar).exp()
+    for r, style in ((1, "-"), (2, "--")):
+        ax.add_patch(Ellipse((mu[0].item(), mu[1].item()), 2 * r * sd[0].item(), 2 * r * sd[1].item(), fill=False, color=color,
+                             ls=style, lw=1.3, label=label if r == 1 else None))
+
+
+def elbo_gap() -> None:
+    """True posterior of latent2d on a grid against the encoder's q and the best Gaussian for two test images."""
+    bench = _benchmark("elbo_gap")
+    model = vae.load("latent2d")
+    bits = vae.binarized_test_set(_test_set())[:100]
+    with torch.no_grad():
+        mu_e, logvar_e = model.encode(bits)  # (100, 2) each
+    modes = bench.coarse_modes(model, bits)  # (100, 2): best point of a coarse grid
+    distance = ((modes - mu_e).abs() / (0.5 * logvar_e).exp()).amax(dim=1)  # in encoder standard deviations
+    chosen = [0, int(distance.argmax())]  # the first test digit, and the one whose encoder is farthest from a better mode
+    torch.manual_seed(0)
+    fig, axes = plt.subplots(1, 2 * len(chosen), figsize=(6.2 * len(chosen), 4.2),
+                             gridspec_kw={"width_ratios": [0.28, 1] * len(chosen)})
+    for digit_ax, i in zip(axes[0::2], chosen):
+        digit_ax.imshow(bits[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        digit_ax.set_xticks([])
+        digit_ax.set_yticks([])
+        digit_ax.set_title(f"test image {i}", fontsize=9)
+    rows = ["| test image | $\\log p_\\theta(x)$ (quadrature) | $\\mathcal L(x; q^\\ast)$ | $\\mathcal L(x; q_\\phi)$ | approximation gap | amortization gap |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for ax, i in zip(axes[1::2], chosen):
+        x = bits[i : i + 1]
+        starts = [(mu_e[i : i + 1], logvar_e[i : i + 1]), (modes[i : i + 1], logvar_e[i : i + 1])]
+        fits = [bench.optimise_posteriors(model, x, 200, 16, 0.05, start=start) for start in starts]
+        with torch.no_grad():
+            values = [bench.elbo_per_image(model, x, m, lv, 2000, torch.Generator().manual_seed(1)).item() for m, lv in fits]
+            elbo_e = bench.elbo_per_image(model, x, *starts[0], 2000, torch.Generator().manual_seed(1)).item()
+        best = max(range(len(fits)), key=lambda j: values[j])
+        mu_o, logvar_o = fits[best]
+        log_px = bench.quadrature_log_px(model, x, [starts[0], fits[best]]).item()
+        rows.append(f"| {i} | {log_px:.2f} | {values[best]:.2f} | {elbo_e:.2f} | {log_px - values[best]:.2f} | {values[best] - elbo_e:.2f} |")
+        # the true posterior on a plotting grid over both Gaussians
+        centres = torch.cat([mu_e[i : i + 1], mu_o])
+        sds = torch.cat([(0.5 * logvar_e[i : i + 1]).exp(), (0.5 * logvar_o).exp()])
+        lo, hi = (centres - 5 * sds).amin(0), (centres + 5 * sds).amax(0)
+        g1, g2 = torch.linspace(lo[0], hi[0], 240), torch.linspace(lo[1], hi[1], 240)
+        z1, z2 = torch.meshgrid(g1, g2, indexing="xy")
+        zz = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (240*240, 2)
+        with torch.no_grad():
+            log_joint = torch.cat([vae.bernoulli_log_likelihood(x.expand(len(c), -1, -1, -1), model.decode(c)) + model.prior.log_prob(c)
+                                   for c in zz.split(20_000)]).reshape(240, 240)
+        density = (log_joint - log_joint.max()).exp()
+        ax.contourf(z1.numpy(), z2.numpy(), density.numpy(), levels=[math.exp(-0.5 * r * r) for r in (3, 2, 1)] + [1.01],
+                    cmap="Greys", alpha=0.8)
+        ax.contour(z1.numpy(), z2.numpy(), density.numpy(), levels=[math.exp(-0.5 * r * r) for r in (3, 2, 1)], colors="0.3", linewidths=0.6)
+        _ellipse(ax, mu_e[i], logvar_e[i], "C0", "encoder $q_\\phi(z \\mid x)$")
+        _ellipse(ax, mu_o[0], logvar_o[0], "C3", "best Gaussian $q^\\ast$")
+        ax.set_xlim(lo[0].item(), hi[0].item())
+        ax.set_ylim(lo[1].item(), hi[1].item())
+        ax.set_title(f"its ELBO gap, {log_px - elbo_e:.2f} nats =\n{log_px - values[best]:.2f} approximation + "
+                     f"{values[best] - elbo_e:.2f} amortization", fontsize=9)
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    _save(fig, "elbo_gap.png")
+    rows += ["", "latent2d, test images binarized with the fixed seed. Grey: the true posterior $p_\\theta(z \\mid x)$ on a grid, "
+             "shaded inside the contours where it falls to $e^{-1/2}$, $e^{-2}$ and $e^{-9/2}$ of its peak (for a Gaussian: 1, 2 and 3 "
+             "standard deviations). Ellipses: 1 and 2 standard deviations of each Gaussian. $q^\\ast$: 200 Adam steps on this image's "
+             "ELBO from the encoder's Gaussian and from the best point of a coarse grid, the better kept "
+             "(`optimise_posteriors` in `benchmarks/elbo_gap.py`); ELBOs averaged over 2,000 draws."]
+    _write_table("elbo_gap", rows)
+
+
+# -- which way round the KL goes --------------------------------------------------------------------------
+def kl_directions() -> None:
+    """Gaussians fitted to a bimodal and to a correlated target by KL(q || p) and by KL(p || q)."""
+    from torch.distributions import MultivariateNormal, kl_divergence
+
+    # 1-D: p = an equal mixture of N(-2, 0.6^2) and N(2, 0.6^2), on a fine grid
+    z = torch.linspace(-8, 8, 4001, dtype=torch.float64)
+    dz = (z[1] - z[0]).item()
+    one = torch.ones(1, dtype=torch.float64)
+
+    def log_normal(z: torch.Tensor, m: float, s: float) -> torch.Tensor:
+        return vae.gaussian_log_density(z[:, None], m * one, math.log(s * s) * one)
+
+    log_p = torch.logaddexp(log_normal(z, -2, 0.6), log_normal(z, 2, 0.6)) - math.log(2)
+    p = log_p.exp()
+
+    def reverse(m: float, s: float) -> float:  # KL(q || p) = E_q[log q - log p], by quadrature
+        log_q = log_normal(z, m, s)
+        return float((log_q.exp() * (log_q - log_p)).sum() * dz)
+
+    def forward(m: float, s: float) -> float:  # KL(p || q)
+        return float((p * (log_p - log_normal(z, m, s))).sum() * dz)
+
+    grid = [(m / 20, s / 40) for m in range(-60, 61) for s in range(8, 161)]
+    m_rev, s_rev = min(grid, key=lambda ms: reverse(*ms))
+    m_fwd = float((p * z).sum() * dz)  # moment matching: the minimiser of KL(p || q)
+    s_fwd = float(((p * (z - m_fwd) ** 2).sum() * dz) ** 0.5)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
+    ax.fill_between(z.numpy(), p.numpy(), color="0.8", label="target $p$")
+    ax.plot(z.numpy(), log_normal(z, m_rev, s_rev).exp().numpy(), color="C3",
+            label=f"argmin KL($q \\Vert p$): $\\mu$ = {m_rev:.2f}, $\\sigma$ = {s_rev:.2f}")
+    ax.plot(z.numpy(), log_normal(z, m_fwd, s_fwd).exp().numpy(), color="C0",
+            label=f"argmin KL($p \\Vert q$): $\\mu$ = {m_fwd:.2f}, $\\sigma$ = {s_fwd:.2f}")
+    ax.set_xlim(-5, 5)
+    ax.set_ylim(0, 0.95)  # room for the legend
+    ax.set_xlabel("$z$")
+    ax.set_title("a bimodal target, one Gaussian $q$", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    # 2-D: a correlated Gaussian target, a diagonal Gaussian q
+    rho = 0.9
+    cov = torch.tensor([[1.0, rho], [rho, 1.0]], dtype=torch.float64)
+    target = MultivariateNormal(torch.zeros(2, dtype=torch.float64), cov)
+    s2_rev = 1 / torch.linalg.inv(cov).diagonal()  # argmin KL(q || p): 1 / (Sigma^-1)_jj
+    s2_fwd = cov.diagonal()  # argmin KL(p || q): the marginal variances
+    q_rev = MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.diag(s2_rev))
+    q_fwd = MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.diag(s2_fwd))
+    a = torch.linspace(-3, 3, 301, dtype=torch.float64)
+    g1, g2 = torch.meshgrid(a, a, indexing="xy")
+    pts = torch.stack([g1.reshape(-1), g2.reshape(-1)], dim=1)
+    ax = axes[1]
+    levels = [math.exp(-0.5 * r * r) for r in (2, 1)]
+    for dist, color, label in ((target, "0.3", "target $p$"), (q_rev, "C3", "argmin KL($q \\Vert p$)"), (q_fwd, "C0", "argmin KL($p \\Vert q$)")):
+        dens = (dist.log_prob(pts) - dist.log_prob(torch.zeros(1, 2, dtype=torch.float64))).exp().reshape(301, 301)
+        ax.contour(g1.numpy(), g2.numpy(), dens.numpy(), levels=levels, colors=color, linewidths=1.2)
+        ax.plot([], [], color=color, label=label)  # a legend entry for the contours
+    ax.set_aspect("equal")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(f"a correlated Gaussian target ($\\rho$ = {rho}), a diagonal $q$:\ncontours at 1 and 2 standard deviations", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    _save(fig, "kl_directions.png")
+    rows = ["| target | fitted by | $q$ | KL($q \\Vert p$) | KL($p \\Vert q$) |", "| --- | --- | --- | ---: | ---: |",
+            f"| bimodal, 1-D | KL($q \\Vert p$) | $\\mu$ = {m_rev:.2f}, $\\sigma$ = {s_rev:.2f} | {reverse(m_rev, s_rev):.2f} | {forward(m_rev, s_rev):.2f} |",
+            f"| bimodal, 1-D | KL($p \\Vert q$) | $\\mu$ = {m_fwd:.2f}, $\\sigma$ = {s_fwd:.2f} | {reverse(m_fwd, s_fwd):.2f} | {forward(m_fwd, s_fwd):.2f} |",
+            f"| correlated, $\\rho$ = {rho} | KL($q \\Vert p$) | $\\sigma_1 = \\sigma_2$ = {s2_rev[0].sqrt():.3f} | "
+            f"{kl_divergence(q_rev, target):.2f} | {kl_divergence(target, q_rev):.2f} |",
+            f"| correlated, $\\rho$ = {rho} | KL($p \\Vert q$) | $\\sigma_1 = \\sigma_2$ = {s2_fwd[0].sqrt():.3f} | "
+            f"{kl_divergence(q_fwd, target):.2f} | {kl_divergence(target, q_fwd):.2f} |",
+            "", "Bimodal target: an equal mixture of $\\mathcal N(-2, 0.6^2)$ and $\\mathcal N(2, 0.6^2)$; KLs by quadrature on a fine "
+            "grid, the reverse fit by a grid search over $\\mu$ and $\\sigma$ (its mirror image, on the other mode, is as good). Correlated "
+            "target: unit variances, correlation $\\rho$; both fits in closed form, KLs by `torch.distributions.kl_divergence`."]
+    _write_table("kl_directions", rows)
+
+
+# -- decoder likelihoods: small models trained each way, from benchmarks/likelihoods.py's JSON --------------
+def _likelihood_label(run: dict) -> str:
+    if run["likelihood"] == "bernoulli":
+        return "Bernoulli"
+    start = f", from {run['decoder_std_start']:g}" if run["likelihood"] == "gaussian_learned" else ""
+    sigma = f"learned σ = {run['decoder_std']:.3g}{start}" if start else f"σ = {run['decoder_std']:.3g}"
+    return f"Gaussian, {sigma}" + (f", β = {run['beta']:g}" if run["beta"] != 1 else "")
+
+
+def likelihood_runs() -> None:
+    """Samples and loss terms of the small models that benchmarks/likelihoods.py trained with each decoder likelihood.
+
+    The models are not shipped: their numbers and their samples (8-bit gray levels) come from the benchmark's JSON.
+    """
+    import json
+
+    bench = _benchmark("likelihoods")
+    data = json.loads(bench.RESULTS.read_text())
+    train = vae.load_mnist(True, _data_root())
+    never_lit = int((train.images.flatten(1).amax(0) == 0).sum())  # pixels a per-pixel variance could shrink to 0
+    runs = list(data["runs"].values())
+    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 0.72 * len(runs) + 0.4))
+    for ax, run in zip(axes, runs):
+        means, draws = bench.decode_images(run["means"]), bench.decode_images(run["draws"])  # (8, 28, 28) each
+        canvas = torch.cat([*means, torch.ones(28, 14), *draws], dim=1)  # a white gap between the two halves
+        ax.imshow(canvas.numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(_likelihood_label(run), rotation=0, ha="right", va="center", fontsize=8)
+    n = means.shape[0]
+    axes[0].set_title(f"decoder means at {n} prior codes{' ' * 38}draws $x \\sim p_\\theta(x \\mid z)$ at the same codes", fontsize=9)
+    fig.subplots_adjust(hspace=0.06)
+    _save(fig, "likelihood_runs.png")
+    rows = ["| decoder | KL weight on $\\lVert x - \\hat x \\rVert^2$: $2\\sigma^2\\beta$ | test loss (nats) | reconstruction term "
+            "| KL (nats) | squared error $\\lVert x - \\hat x \\rVert^2$ | best fixed σ for the training digits |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for run in runs:
+        weight = "—" if run["beta_on_mse"] is None else _g(run["beta_on_mse"])
+        rows.append(f"| {_likelihood_label(run)} | {weight} | {run['test_loss']:.1f} | {run['test_reconstruction']:.1f} | "
+                    f"{run['test_kl']:.1f} | {run['squared_error']:.2f} ± {run['squared_error_stderr']:.2f} | "
+                    f"{'—' if run['decoder_std'] is None else format(run['residual_std_train'], '.3f')} |")
+    rows += ["", f"Small MLP VAEs (16 latent dimensions, one hidden layer of 256), {data['epochs']} epochs on the first "
+             f"{data['train_size']:,} training images, seed 0, one CPU thread, trained by `{data['command']}` with the "
+             "`vae train` commands recorded in `benchmarks/results/likelihoods.json`. Test loss ($-$ELBO) and its two "
+             "terms: the last epoch's, over the 10,000 test images, one posterior sample each; for the Bernoulli model "
+             "minus a log-probability of the test digits binarized with the fixed seed, for the Gaussian ones minus a "
+             "log-density of their gray levels, so the columns compare only within the Gaussian rows. Squared error: "
+             f"the mean over the first {data['test_images']:,} test images (± its standard error) of the squared "
+             "distance between the gray digit and the decoder mean at the posterior mean, comparable across all rows. "
+             "Best fixed σ: $\\sqrt{\\lVert x - \\hat x \\rVert^2 / N}$ on the first "
+             f"{data['test_images']:,} training images, the σ under which these reconstructions give the training digits the highest Gaussian likelihood. "
+             f"{never_lit} of the 784 pixels are 0 in all {len(train):,} training images."]
+    _write_table("likelihood_runs", rows)
+
+
 FIGURES_BY_NAME: dict[str, Callable[[], None]] = {
     "ae_vs_vae": ae_vs_vae,
     "beta": beta,
@@ -400,6 +682,11 @@ FIGURES_BY_NAME: dict[str, Callable[[], None]] = {
     "iwae": iwae,
     "cvae": cvae,
     "training_curves": training_curves,
+    "active_units": active_units,
+    "samples": samples,
+    "elbo_gap": elbo_gap,
+    "kl_directions": kl_directions,
+    "likelihood_runs": likelihood_runs,  # benchmarks/likelihoods.py's small models (not shipped), from its JSON
 }
 
 
