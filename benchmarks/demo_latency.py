@@ -355,12 +355,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_doc(result: dict[str, Any]) -> None:
     """Replace the block between the demo-latency markers of docs/demo.md with the result's tables."""
-    start, end = "<!-- demo-latency:start -->", "<!-- demo-latency:end -->"
-    text = DOC.read_text()
-    if start not in text or end not in text:
-        raise SystemExit(f"{DOC}: the markers {start} and {end} are missing")
-    head, rest = text.split(start, 1)
-    DOC.write_text(f"{head}{start}\n{markdown(result)}\n{end}{rest.split(end, 1)[1]}")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from docs_blocks import write_block
+
+    write_block(DOC, "demo-latency", markdown(result))
     print(f"wrote the tables into {DOC}")
 
 

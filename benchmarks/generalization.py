@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 import vae
-from vae.evaluate import log_likelihood
+from vae.evaluation import log_likelihood
 
 RESULTS = Path(__file__).parent / "results" / "generalization.json"
 REFINE_STEPS, REFINE_SAMPLES, REFINE_LR = 150, 8, 0.03  # Adam steps, posterior samples per step, learning rate

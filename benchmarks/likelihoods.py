@@ -45,7 +45,7 @@ import torch
 
 import vae
 from vae.config import read_jsonl
-from vae.evaluate import evaluation_images
+from vae.evaluation import evaluation_images
 
 RESULTS = Path(__file__).parent / "results" / "likelihoods.json"
 TRAIN_SIZE, EPOCHS, N_TEST, N_SAMPLES = 10_000, 8, 2_000, 8

@@ -2,14 +2,14 @@
 
 For each training setting below, the same steps run twice on the same 128 binarized test images
 with the same noise: once in float32 and once with the encoder and decoder under bfloat16
-autocast (`VAE.low_precision`, what `TrainConfig(precision="bf16")` sets). Reported: seconds per
+autocast (`model.precision("bf16")`, what `TrainConfig(precision="bf16")` runs the steps in). Reported: seconds per
 step (the mean of 5 after a warm-up step; a training epoch is 469 steps of 128 images), the mean
 absolute difference of the loss (nats per image) and the cosine between the two gradients of all
 parameters. The speed-up needs bfloat16 matrix units (AMX or AVX512-BF16 on a CPU); without them
 bfloat16 can be slower than float32. Timings are only meaningful on an otherwise idle machine: the
 load average is recorded before and after.
 
-Usage: python benchmarks/precision.py [MODEL] [--threads 2] [--data-root ../shared/data] [--write]
+Usage: python benchmarks/precision.py [MODEL] [--threads 2] [--data-root DIR] [--write]
 MODEL: a shipped model name or model/run folder (default: default). Prints a Markdown table and
 writes benchmarks/results/precision.json; --write also puts the table into docs/performance.md.
 """
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ import torch
 
 import vae
 from vae.config import TrainConfig
-from vae.train import training_loss
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docs_blocks import markers, write_block  # noqa: E402
 
 SETTINGS = {
     "IWAE k=128, DReG": TrainConfig(objective="iwae", iwae_k=128, iwae_gradient="dreg"),
@@ -38,17 +41,17 @@ SETTINGS = {
 STEPS = 5
 RESULTS = Path(__file__).parent / "results" / "precision.json"
 PAGE = Path(__file__).parents[1] / "docs" / "performance.md"
-START, END = "<!-- precision:start -->", "<!-- precision:end -->"
+START, END = markers("precision")
 
 
 def steps(model: vae.VAE, x: torch.Tensor, config: TrainConfig) -> tuple[float, list[float], torch.Tensor]:
-    """Seconds per step, the loss of each step and the last step's gradient, for fixed noise."""
+    """Seconds per step, the loss of each step and the last step's gradient, for fixed noise (in the model's precision)."""
     y = torch.zeros(x.shape[0], dtype=torch.long)
     losses, seconds = [], 0.0
     for i in range(STEPS + 1):
         torch.manual_seed(i)
         start = time.perf_counter()
-        loss = training_loss(model, x, y, config, beta=1.0)["loss"]
+        loss = vae.training_loss(model, x, y, config, beta=1.0)["loss"]
         model.zero_grad(set_to_none=True)
         loss.backward()
         if i > 0:  # the first step warms up the kernels
@@ -80,11 +83,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def write_page(table: str, page: Path = PAGE) -> None:
     """Replace the block between the precision markers of `page` with `table`."""
-    text = page.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{page}: the markers {START} and {END} are missing; add them where the table belongs")
-    head, rest = text.split(START, 1)
-    page.write_text(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    write_block(page, "precision", table)
 
 
 def main() -> None:
@@ -101,11 +100,10 @@ def main() -> None:
     load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
     for name, config in SETTINGS.items():
-        model.low_precision = False
-        fp32_seconds, fp32_losses, fp32_grad = steps(model, x, config)
-        model.low_precision = True
-        bf16_seconds, bf16_losses, bf16_grad = steps(model, x, config)
-        model.low_precision = False
+        with model.precision("fp32"):
+            fp32_seconds, fp32_losses, fp32_grad = steps(model, x, config)
+        with model.precision("bf16"):
+            bf16_seconds, bf16_losses, bf16_grad = steps(model, x, config)
         rows.append({
             "setting": name,
             "fp32_seconds_per_step": fp32_seconds,

@@ -14,7 +14,7 @@ Three runs, in one process, on the same data, thread count and device (CPU):
 3. **vae.train, fast** — the package with faster settings (larger batches, a larger peak learning
    rate with cosine decay, fewer epochs) that must reach a test loss no higher than run 1's.
 
-Every run's test loss is the same quantity (package: `vae.train.test_loss` with
+Every run's test loss is the same quantity (package: `vae.evaluation.average_loss` with
 `binarize="none"`, i.e. -ELBO on gray levels with one seeded posterior sample per image). Times are
 wall-clock seconds: "total" includes reading the data and every per-epoch test pass, checkpoint and
 image. Timings are only meaningful on an otherwise idle machine: the script records the load average

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import vae  # noqa: E402
 from vae.checkpoint import resolve_model_dir  # noqa: E402
 from vae.config import read_jsonl  # noqa: E402
-from vae.evaluate import log_importance_weights  # noqa: E402
+from vae.evaluation import chunked_log_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DPI = 110
@@ -140,7 +140,7 @@ BETA_MODELS = [("latent2d-beta0.5", 0.5), ("latent2d", 1.0), ("latent2d-beta4", 
 def beta() -> None:
     """The shipped 2-D VAEs trained with KL weights 0.5, 1 and 4: codes, decoded grids, rate and distortion."""
     from vae.classifier import confident_fraction, load_classifier
-    from vae.train import test_loss
+    from vae.evaluation import average_loss
 
     test = _test_set()
     bits = vae.binarized_test_set(test)
@@ -169,7 +169,7 @@ def beta() -> None:
         axes[1, col].imshow(images.reshape(m, m, 28, 28).permute(0, 2, 1, 3).reshape(m * 28, m * 28).numpy(), cmap="gray")
         axes[1, col].set_title(f"β = {weight:g}: decoded on a {m} x {m} grid (equal prior mass)", fontsize=9)
         axes[1, col].axis("off")
-        terms = test_loss(model, bits, test.labels, batch_size=1000, device=torch.device("cpu"))
+        terms = average_loss(model, bits, test.labels, batch_size=1000, device=torch.device("cpu"))
         predicted, _ = classifier.predict(vae.decode_images(model, z))
         recognised = (predicted == test.labels).float().mean().item()
         confident = confident_fraction(model, classifier)["confident_fraction"]
@@ -294,7 +294,7 @@ def iwae() -> None:
     bits = vae.binarized_test_set(test)[:n]
     model = vae.load("latent2d")
     torch.manual_seed(0)
-    log_w = torch.cat([log_importance_weights(model, bits[i : i + 20], k_max) for i in range(0, n, 20)]).double()  # (n, k_max)
+    log_w = torch.cat([chunked_log_weights(model, bits[i : i + 20], k_max) for i in range(0, n, 20)]).double()  # (n, k_max)
     ks = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
     bounds = []
     for k in ks:

@@ -23,8 +23,11 @@ import json
 import re
 from pathlib import Path
 
+from docs_blocks import write_blocks
+
 import vae
-from vae.checkpoint import training_stages
+from vae.checkpoint import load_config
+from vae.runs import ModelCard
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY = ROOT / "benchmarks" / "results" / "sample_quality.json"
@@ -49,6 +52,13 @@ def _names() -> list[str]:
     return sorted(vae.available_models(), key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 
+def _card(name: str) -> ModelCard:
+    card = ModelCard.load(name)
+    if card is None:
+        raise SystemExit(f"{name}: its metrics.json holds no model card (export it with `vae export`)")
+    return card
+
+
 def table() -> str:
     names = _names()
     rows = [
@@ -56,20 +66,19 @@ def table() -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
-        m = vae.load_metrics(name)
-        cfg = vae.load(name).config
-        ev = m.get("evaluation", {})
+        card, cfg = _card(name), load_config(name)
+        ev = card.evaluation or {}
         arch = f"{cfg.arch} {'-'.join(map(str, cfg.hidden))}" + (f", {cfg.decoder} decoder" if cfg.arch == "conv" else "")
         arch += f", prior: mixture of {cfg.prior_components}" if cfg.prior_components else ""
-        beta = m["train_config"]["beta"]
+        beta = card.train_config.beta
         kind = cfg.kind + (f", β = {beta:g}" if beta != 1 else "")
         elbo = _fmt(ev.get("test_elbo"))
         nll = f"{_fmt(ev.get('test_nll'))} ± {_fmt(ev.get('test_nll_stderr'))} (k={ev['k']})" if "test_nll" in ev else "— (no likelihood)"
         rows.append(
-            f"| `{name}` | {kind} | {cfg.latent_dim} | {arch} | {m['epochs']} | {m['training_seconds'] / 60:.1f} min "
-            f"| {m['parameters']:,} | {m['file_bytes'] / 1e6:.2f} MB | {elbo} | {nll} |"
+            f"| `{name}` | {kind} | {cfg.latent_dim} | {arch} | {card.epochs} | {card.training_seconds / 60:.1f} min "
+            f"| {card.parameters:,} | {card.file_bytes / 1e6:.2f} MB | {elbo} | {nll} |"
         )
-    total = sum(vae.load_metrics(name)["file_bytes"] for name in names)
+    total = sum(_card(name).file_bytes for name in names)
     rows.append(f"| all {len(names)} | | | | | | | {total / 1e6:.2f} MB | | |")
     return "\n".join(rows)
 
@@ -93,26 +102,26 @@ def quality_table() -> str:
 
 def stages_table(name: str = "default") -> str:
     """How a model was trained, one row per stage (a fine-tuned model has several), then each stage's exact command."""
-    stages = training_stages(vae.load_metrics(name))
+    stages = _card(name).stages
     rows = ["| stage | objective | epochs | learning rate | wall-clock | test ELBO after | test NLL after |",
             "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
     for i, stage in enumerate(stages, 1):
-        cfg = stage["train_config"]
-        objective = f"IWAE bound, k = {cfg['iwae_k']}" if cfg["objective"] == "iwae" else f"ELBO (beta = {cfg['beta']:g})"
-        if cfg.get("iwae_gradient") == "dreg":
+        cfg = stage.train_config
+        objective = f"IWAE bound, k = {cfg.iwae_k}" if cfg.objective == "iwae" else f"ELBO (beta = {cfg.beta:g})"
+        if cfg.iwae_gradient == "dreg":
             objective += ", doubly reparameterized gradient"
-        if cfg.get("precision") == "bf16":
+        if cfg.precision == "bf16":
             objective += ", networks in bfloat16"
-        if added := re.search(r"--prior-components (\d+)", stage["command"]):  # the model options live in config.json
-            objective += f"; adds a learned prior, a mixture of {added[1]} Gaussians (its lr {cfg.get('prior_lr') or cfg['lr']:g})"
-        elif cfg.get("prior_lr"):  # a later stage of a model that already has a learned prior
-            objective += f"; the learned prior's lr {cfg['prior_lr']:g}"
-        lr = f"{cfg['lr']:g}" + (f" → {cfg['lr'] * cfg['min_lr_ratio']:.2g} (cosine)" if cfg["lr_schedule"] == "cosine" else "")
-        ev = stage.get("evaluation", {})
+        if added := re.search(r"--prior-components (\d+)", stage.command):  # the model options live in config.json
+            objective += f"; adds a learned prior, a mixture of {added[1]} Gaussians (its lr {cfg.prior_lr or cfg.lr:g})"
+        elif cfg.prior_lr:  # a later stage of a model that already has a learned prior
+            objective += f"; the learned prior's lr {cfg.prior_lr:g}"
+        lr = f"{cfg.lr:g}" + (f" → {cfg.lr * cfg.min_lr_ratio:.2g} (cosine)" if cfg.lr_schedule == "cosine" else "")
+        ev = stage.evaluation or {}
         nll = f"{ev['test_nll']:.2f} ± {ev['test_nll_stderr']:.2f}" if "test_nll" in ev else "—"
-        rows.append(f"| {i} | {objective} | {stage['epochs']} | {lr} | {stage['training_seconds'] / 60:.1f} min "
+        rows.append(f"| {i} | {objective} | {stage.epochs} | {lr} | {stage.training_seconds / 60:.1f} min "
                     f"| {_fmt(ev.get('test_elbo'))} | {nll} |")
-    commands = [f"# stage {i}\n{stage['command']}" for i, stage in enumerate(stages, 1)]
+    commands = [f"# stage {i}\n{stage.command}" for i, stage in enumerate(stages, 1)]
     return "\n".join(rows) + "\n\n```bash\n" + "\n".join(commands) + "\n```"
 
 
@@ -120,17 +129,17 @@ def commands_block() -> str:
     """The exact commands behind every shipped model: training (each stage), then evaluation."""
     lines = []
     for name in _names():
-        metrics = vae.load_metrics(name)
+        card = _card(name)
         lines.append(f"# {name}")
-        lines += [stage["command"] for stage in training_stages(metrics)]
-        if "command" in metrics.get("evaluation", {}):
-            lines.append(metrics["evaluation"]["command"])
+        lines += [stage.command for stage in card.stages]
+        if "command" in (card.evaluation or {}):
+            lines.append(card.evaluation["command"])
     return "```bash\n" + "\n".join(lines) + "\n```"
 
 
 def references_table(name: str = "default") -> str:
     """The model's test NLL among the published numbers and the target, best first."""
-    ev = vae.load_metrics(name)["evaluation"]
+    ev = _card(name).evaluation
     rows = [(f"**`{name}` (this project)**", ev["test_nll"], f"**{ev['test_nll']:.2f} ± {ev['test_nll_stderr']:.2f}**"),
             ("target", TARGET_NLL, f"{TARGET_NLL:.2f}")]
     rows += [(label, nll, f"{nll:.2f}") for label, nll in REFERENCES]
@@ -167,12 +176,6 @@ def generalization_table() -> str:
     return "\n".join(rows + (refined if len(refined) > 3 else []) + (heldout if len(heldout) > 3 else []))
 
 
-def replace_block(text: str, marker: str, block: str) -> str:
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    return pattern.sub(lambda _: f"{start}\n{block}\n{end}", text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true")
@@ -181,13 +184,10 @@ def main() -> None:
     generalization, commands = generalization_table(), commands_block()
     print("\n\n\n".join([models, quality, stages, references, generalization, commands]))  # blocks apart by two blank lines
     if args.write:
-        for path in (ROOT / "README.md", ROOT / "docs" / "models.md"):
-            text = replace_block(path.read_text(), "models-table", models)
-            blocks = (("quality-table", quality), ("default-stages", stages), ("default-references", references),
-                      ("generalization", generalization), ("commands", commands))
-            for marker, block in blocks:
-                text = replace_block(text, marker, block)
-            path.write_text(text)
+        write_blocks(ROOT / "README.md", {"models-table": models})
+        write_blocks(ROOT / "docs" / "models.md", {"models-table": models, "quality-table": quality, "default-stages": stages,
+                                                   "default-references": references, "generalization": generalization,
+                                                   "commands": commands})
 
 
 if __name__ == "__main__":

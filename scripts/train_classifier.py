@@ -1,6 +1,6 @@
 """Train the small MNIST classifier used to score generated digits; writes vae/assets/classifier.safetensors.
 
-Usage: python scripts/train_classifier.py [--data-root ../shared/data] [--epochs 3]
+Usage: python scripts/train_classifier.py [--data-root DIR] [--epochs 3]   (default data root: see `vae data`)
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Train, evaluate and export the shipped models with the package's own commands.
-# Usage: scripts/train_pretrained.sh [name ...]   (default: all). Data root: $VAE_DATA_ROOT or ../shared/data.
+# Usage: scripts/train_pretrained.sh [name ...]   (default: all). Data root: the package's own, as for every
+# command ($VAE_DATA_ROOT, else the per-user cache; `vae data` shows it, `vae data download` fetches MNIST).
 # Each run resumes from its last checkpoint if interrupted (runs/<name>/checkpoint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export VAE_DATA_ROOT="${VAE_DATA_ROOT:-../shared/data}"
 VAE="${VAE:-vae}"
 
 train() {  # train NAME ARGS...: start or resume runs/NAME

@@ -166,7 +166,7 @@ def test_refined_proposals_have_a_better_elbo(mnist_test) -> None:
     """The refinement behind the amortization gap: per-image Adam steps on the ELBO, starting from the encoder's
     proposal, end with a better ELBO for every image (measured with many fresh samples)."""
     import vae
-    from vae.evaluate import log_importance_weights
+    from vae.evaluation import chunked_log_weights as log_importance_weights
 
     generalization = _script("generalization")
     model = vae.load("latent2d")

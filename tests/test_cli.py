@@ -286,11 +286,11 @@ def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> 
 def test_a_starting_model_inside_the_working_directory_is_recorded_relative_to_it(
         trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """The record goes into a shipped metrics.json: no absolute path of the machine that trained it."""
-    from vae.cli import _provenance
+    from vae.runs import Provenance
 
     monkeypatch.chdir(trained["base"])
-    assert _provenance(str(trained["exported"]))["path"] == "exported"
-    assert _provenance("exported")["path"] == "exported"
+    assert Provenance.of(str(trained["exported"])).path == "exported"
+    assert Provenance.of("exported").path == "exported"
 
 
 # -- vae data: where MNIST is looked for, and its download (a fake fetcher: never the network) ---------
@@ -488,7 +488,7 @@ def test_training_options_reach_the_training_loop(tmp_path: Path) -> None:
         return [{"epoch": 1, "test_loss": 100.0, "wall_seconds": 1.0}]
 
     tiny = vae.MNIST(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
-    with mock.patch("vae.train.train", fake_train), mock.patch("vae.data.load_mnist", lambda *args: tiny):
+    with mock.patch("vae.training.train", fake_train), mock.patch("vae.data.load_mnist", lambda *args: tiny):
         status, _, err = vae_cli("train", "--out", tmp_path / "run", "--grad-clip", "0.5", "--decoder-dropout", "0.2",
                                  "--precision", "bf16", "--seed", "3", "--no-progress")
         assert status == 0, err
@@ -516,3 +516,52 @@ def test_the_likelihoods_benchmark_measures_a_gaussian_run(gaussian_run: dict, m
     with torch.no_grad():
         expected = model.decoder_mean(model.prior.sample(bench.N_SAMPLES, generator=torch.Generator().manual_seed(0)))[:, 0]
     torch.testing.assert_close(means, expected, atol=0.5 / 255 + 1e-6, rtol=0)
+
+
+def test_the_train_options_are_the_config_fields(tmp_path: Path) -> None:
+    """Every command-line field of ModelConfig and TrainConfig is an option of `vae train`, its choices read from the
+    field's type; a new field (here reconstruction_weight and eval_batch_size) reaches the training loop with no
+    other change."""
+    import dataclasses
+
+    from vae.cli import build_parser
+    from vae.config import choices
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    actions = {action.dest: action for action in train_parser._actions}
+    for cls in (vae.ModelConfig, vae.TrainConfig):
+        for field in dataclasses.fields(cls):
+            if field.metadata["cli"]:
+                assert field.name in actions, field.name
+                if actions[field.name].choices is not None:
+                    assert tuple(actions[field.name].choices) == choices(cls, field.name)
+            else:
+                assert field.name not in actions
+    assert actions["warmup_epochs"].option_strings == ["--warmup"]
+    seen = []
+
+    def fake_train(model_config, train_config, out, *args, **kwargs):
+        seen.append((model_config, train_config))
+        return [{"epoch": 1, "test_loss": 100.0, "wall_seconds": 1.0}]
+
+    tiny = vae.MNIST(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    with mock.patch("vae.training.train", fake_train), mock.patch("vae.data.load_mnist", lambda *args: tiny):
+        status, _, err = vae_cli("train", "--out", tmp_path / "run", "--reconstruction-weight", "0", "--eval-batch-size", "7",
+                                 "--hidden", "8", "4", "--kind", "cvae", "--no-progress")
+    assert status == 0, err
+    (model_config, train_config), = seen
+    assert train_config.reconstruction_weight == 0 and train_config.eval_batch_size == 7
+    assert model_config == vae.ModelConfig(kind="cvae", hidden=(8, 4))
+    status, _, err = vae_cli("train", "--out", tmp_path / "bad", "--reconstruction-weight", "-1")
+    assert_clean_error(status, err, "train", "reconstruction_weight must be >= 0")
+
+
+def test_sample_from_an_autoencoder_decodes_standard_normal_codes(tmp_path: Path) -> None:
+    """An autoencoder has no prior; `vae sample` decodes codes from N(0, I) for it, as it always has."""
+    out = tmp_path / "ae.png"
+    status, _, err = vae_cli("sample", "ae2d", "--out", out, "-n", "4", "--seed", "1")
+    assert status == 0, err
+    model = vae.load("ae2d")
+    expected = vae.decode_images(model, vae.sample_prior(4, 2, generator=torch.Generator().manual_seed(1)))
+    grid = np.asarray(Image.open(out).convert("L"), dtype=np.float32) / 255  # 2 x 2 tiles of 28 px with 2 px padding
+    torch.testing.assert_close(torch.from_numpy(grid[2:30, 2:30]), expected[0, 0], atol=1 / 255 + 1e-6, rtol=0)

@@ -123,3 +123,50 @@ def test_invalid_likelihoods_are_refused(kwargs: dict, message: str) -> None:
 def test_invalid_validation_sizes_are_refused(value) -> None:
     with pytest.raises(ConfigError, match="val_size must be an integer >= 0"):
         TrainConfig(val_size=value)
+
+
+# -- validation driven by the fields ------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [ModelConfig, TrainConfig])
+def test_every_field_is_checked_from_its_type(cls) -> None:
+    """No field escapes validation: a value of the wrong type is refused for every field, naming it, and each
+    `Literal` field accepts exactly the values its type lists (read with typing.get_args: one place per value)."""
+    from vae.config import choices
+
+    for field in dataclasses.fields(cls):
+        with pytest.raises(ConfigError, match=f"^{field.name} must "):
+            cls(**{field.name: object()})
+        try:
+            allowed = choices(cls, field.name)
+        except TypeError:
+            continue
+        for value in allowed:
+            kwargs = {field.name: value}
+            if (cls, field.name, value) == (TrainConfig, "iwae_gradient", "dreg"):
+                kwargs["objective"] = "iwae"
+            assert getattr(cls(**kwargs), field.name) == value
+        with pytest.raises(ConfigError, match=f"{field.name} must be one of {', '.join(map(repr, allowed))}"):
+            cls(**{field.name: "no-such-value"})
+
+
+def test_json_lines_round_trip(tmp_path: Path) -> None:
+    from vae.config import read_jsonl, write_jsonl
+
+    path = tmp_path / "history.jsonl"
+    assert read_jsonl(path) == []
+    write_jsonl(path, [{"epoch": 1, "loss": 1.5}])
+    write_jsonl(path, [{"epoch": 2, "loss": 1.25}], append=True)
+    assert read_jsonl(path) == [{"epoch": 1, "loss": 1.5}, {"epoch": 2, "loss": 1.25}]
+    assert path.read_text() == '{"epoch": 1, "loss": 1.5}\n{"epoch": 2, "loss": 1.25}\n'
+    write_jsonl(path, [{"epoch": 1}])
+    assert read_jsonl(path) == [{"epoch": 1}]
+
+
+def test_a_gaussian_decoder_on_bits_and_an_autoencoder_without_its_term_are_refused() -> None:
+    from vae.config import check_run
+
+    check_run(ModelConfig(), TrainConfig())
+    with pytest.raises(ConfigError, match="train it with binarize 'none'"):
+        check_run(ModelConfig(likelihood="gaussian"), TrainConfig())
+    with pytest.raises(ConfigError, match="leaves nothing to train"):
+        check_run(ModelConfig(kind="ae"), TrainConfig(reconstruction_weight=0.0))
+    check_run(ModelConfig(), TrainConfig(reconstruction_weight=0.0))  # a VAE: the KL term alone

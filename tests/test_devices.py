@@ -5,7 +5,7 @@ made on the CPU by mistake shows up (as an error or as a CPU output) without a G
 function the closest real check is used instead, and the test says which:
 
 - functions that read values ([`slerp`][vae.latent.slerp] branches on the angle) or return their results on the
-  CPU by design ([`log_likelihood`][vae.evaluate.log_likelihood], [`evaluate`][vae.evaluate.evaluate],
+  CPU by design ([`log_likelihood`][vae.evaluation.log_likelihood], [`evaluate`][vae.evaluation.evaluate],
   [`decode_images`][vae.latent.decode_images]) run on real CPU tensors with torch's *default* device set to
   `meta`: a tensor created without naming its device would land on `meta` and fail or change the output;
 - a learned prior sampled with a CPU generator copies its K weights to the generator's device, which `meta`
@@ -14,8 +14,6 @@ function the closest real check is used instead, and the test says which:
 """
 
 from __future__ import annotations
-
-import importlib
 
 import pytest
 import torch
@@ -36,9 +34,8 @@ from vae import (
     slerp,
     traverse,
 )
+from vae import evaluation as evaluate_module
 from vae.priors import MixturePrior, StandardNormalPrior
-
-evaluate_module = importlib.import_module("vae.evaluate")  # `vae.evaluate` is the function, re-exported
 
 META = torch.device("meta")
 PRIORS = {"standard": lambda: StandardNormalPrior(4), "mixture": lambda: MixturePrior(4, 3)}
@@ -167,7 +164,7 @@ def test_model_methods_compute_on_the_models_device(config: ModelConfig) -> None
         assert model.log_importance_weights(x, 6, y).device == META
         loss, bound = model.iwae_dreg_loss(x, 6, y)
         assert loss.device == bound.device == META
-        assert evaluate_module.log_importance_weights(model, x, 7, y, max_decodes=8).shape == (4, 7)  # in chunks
+        assert evaluate_module.chunked_log_weights(model, x, 7, y, max_decodes=8).shape == (4, 7)  # in chunks
 
 
 # -- evaluation ------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import statistics
 
@@ -10,8 +9,7 @@ import pytest
 import torch
 
 from vae import ModelConfig, bernoulli_log_likelihood, build_model, evaluate, log_likelihood
-
-evaluate_module = importlib.import_module("vae.evaluate")  # `vae.evaluate` is the function, re-exported
+from vae import evaluation as evaluate_module
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +65,7 @@ def test_evaluate_reports_means_and_is_reproducible(setup) -> None:
 
 def test_chunking_bounds_memory_without_changing_the_shape(setup) -> None:
     model, bits = setup
-    log_w = evaluate_module.log_importance_weights(model, bits, 37, max_decodes=20)  # chunks of 5 samples
+    log_w = evaluate_module.chunked_log_weights(model, bits, 37, max_decodes=20)  # chunks of 5 samples
     assert log_w.shape == (4, 37) and torch.isfinite(log_w).all()
     with pytest.raises(ValueError, match="k must be >= 1"):
         log_likelihood(model, bits, k=0)
@@ -80,11 +78,11 @@ def test_a_given_proposal_replaces_the_encoder(setup) -> None:
     with torch.no_grad():
         mu, logvar = model.encode(bits)
     torch.manual_seed(5)
-    own = evaluate_module.log_importance_weights(model, bits, 30, max_decodes=40)
+    own = evaluate_module.chunked_log_weights(model, bits, 30, max_decodes=40)
     torch.manual_seed(5)
-    given = evaluate_module.log_importance_weights(model, bits, 30, max_decodes=40, posterior=(mu, logvar))
+    given = evaluate_module.chunked_log_weights(model, bits, 30, max_decodes=40, posterior=(mu, logvar))
     assert torch.equal(own, given)
-    far = evaluate_module.log_importance_weights(model, bits, 30, posterior=(mu + 5.0, logvar))
+    far = evaluate_module.chunked_log_weights(model, bits, 30, posterior=(mu + 5.0, logvar))
     assert (far.mean(dim=1) < own.mean(dim=1)).all()  # the ELBO of a proposal 5 standard units off is worse
 
 
@@ -147,3 +145,47 @@ def test_a_conditional_model_needs_one_label_per_image(mnist_test) -> None:
         log_likelihood(model, bits, k=2, labels=mnist_test.labels[:3])
     with pytest.raises(ValueError, match="one label per image: got no labels for 4 images"):
         evaluate(model, bits, k=2)
+
+
+# -- seeded by their own generators: repeatable in threads, without a lock -----------------------------
+def test_evaluations_leave_the_global_generator_alone_and_repeat_in_threads(setup, mnist_test) -> None:
+    """Each evaluation draws from its own generator: concurrent callers (the demo scores requests in threads) get the
+    same numbers as a call alone, while another thread draws from torch's global generator."""
+    import threading
+
+    from vae import average_loss
+
+    model, bits = setup
+    alone = log_likelihood(model, bits, k=50, batch_size=2, seed=3)
+    loss_alone = average_loss(model, bits, batch_size=2, seed=3)
+    state = torch.get_rng_state()
+    log_likelihood(model, bits, k=50, seed=3)
+    average_loss(model, bits, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)  # nothing drawn from the global generator
+
+    results: list = []
+    stop = threading.Event()
+
+    def noise() -> None:  # another thread using the global generator all along
+        while not stop.is_set():
+            torch.randn(1000)
+
+    def score() -> None:
+        for _ in range(3):
+            results.append((log_likelihood(model, bits, k=50, batch_size=2, seed=3), average_loss(model, bits, batch_size=2, seed=3)))
+
+    noisy = threading.Thread(target=noise)
+    noisy.start()
+    workers = [threading.Thread(target=score) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    noisy.join()
+    assert len(results) == 12
+    for estimates, loss in results:
+        assert torch.equal(estimates.log_px, alone.log_px) and torch.equal(estimates.elbo, alone.elbo)
+        assert loss == loss_alone
+    log_px, elbo = alone  # a named tuple: unpacks as the pair it replaces
+    assert log_px is alone.log_px and elbo is alone.elbo

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vae import VAE, Autoencoder, ConditionalVAE, ModelConfig, build_model, num_parameters
+from vae import VAE, Autoencoder, ModelConfig, build_model, num_parameters
 from vae.config import ConfigError
 from vae.objectives import iwae_bound
 
@@ -70,7 +70,7 @@ def test_shapes(config: ModelConfig) -> None:
 
 def test_build_model_classes_and_parameter_count() -> None:
     assert type(build_model(ModelConfig(kind="vae"))) is VAE
-    assert type(build_model(ModelConfig(kind="cvae"))) is ConditionalVAE
+    assert type(build_model(ModelConfig(kind="cvae"))) is VAE  # a VAE with a condition
     assert type(build_model(ModelConfig(kind="ae"))) is Autoencoder
     # the pytorch/examples VAE: 784-400-(20, 20) encoder, 20-400-784 decoder
     expected = (784 * 400 + 400) + (400 * 40 + 40) + (20 * 400 + 400) + (400 * 784 + 784)
@@ -418,3 +418,53 @@ def test_gaussian_dreg_gradient_reaches_every_parameter(likelihood: str) -> None
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     assert (likelihood == "gaussian_learned") == any(name == "likelihood.logvar" for name, _ in model.named_parameters())
+
+
+# -- one model family: a VAE with an optional condition, an autoencoder without the variational parts ------
+def test_an_autoencoder_has_no_variational_parts() -> None:
+    """Each method is meaningful or absent: an autoencoder's code is a point, so it has no prior, no posterior samples and
+    no bound; asking for one is an AttributeError (hasattr is False) and a TypeError that says why."""
+    import vae
+
+    ae = build_model(ModelConfig(kind="ae", latent_dim=2, hidden=(16,)))
+    model = build_model(ModelConfig(latent_dim=2, hidden=(16,)))
+    for name in ("prior", "reparameterize", "log_importance_weights", "iwae_dreg_loss"):
+        assert hasattr(model, name) and not hasattr(ae, name), name
+        with pytest.raises(vae.NotVariationalError, match=f"an autoencoder has no {name}: its code is a point"):
+            getattr(ae, name)
+    assert isinstance(ae, vae.EncoderDecoder) and not isinstance(ae, VAE) and isinstance(model, vae.EncoderDecoder)
+    assert not any(key.startswith("prior.") for key in ae.state_dict())
+    shipped = vae.load("ae2d")  # the shipped weights load unchanged
+    assert type(shipped) is Autoencoder and not hasattr(shipped, "prior")
+
+
+def test_a_conditional_vae_is_a_vae_with_a_condition() -> None:
+    cvae = build_model(ModelConfig(kind="cvae", latent_dim=2, hidden=(16,)))
+    assert type(cvae) is VAE and cvae.config.is_conditional
+    assert cvae.encoder.net[0].in_features == 784 + 10 and cvae.decoder.net[0].in_features == 2 + 10
+
+
+def test_precision_runs_the_networks_in_bfloat16_inside_its_block_only() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(latent_dim=4, hidden=(64,)))
+    z = torch.randn(3, 4)
+    full = model.decode(z)
+    with model.precision("bf16"):
+        assert model.low_precision
+        low = model.decode(z)
+        with model.precision("fp32"):
+            torch.testing.assert_close(model.decode(z), full, atol=0, rtol=0)
+        assert model.low_precision
+    assert low.dtype == torch.float32 and not torch.equal(low, full) and not model.low_precision
+    with pytest.raises(RuntimeError, match="inside"), model.precision("bf16"):
+        raise RuntimeError("inside")
+    assert not model.low_precision  # restored on the way out, whatever happened inside
+
+
+def test_a_generator_draws_the_posterior_samples_on_its_own_device() -> None:
+    """A CPU generator draws the noise on the CPU and moves it, so a seed gives the same samples on every device."""
+    mu = torch.zeros(2, 5, device="meta")
+    z = VAE.reparameterize(mu, mu, torch.Generator().manual_seed(0))
+    assert z.device.type == "meta" and z.shape == (2, 5)
+    cpu = VAE.reparameterize(torch.zeros(2, 5), torch.zeros(2, 5), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(cpu, torch.randn(2, 5, generator=torch.Generator().manual_seed(0)))

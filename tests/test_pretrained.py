@@ -1,7 +1,7 @@
 """The shipped models: they load offline, match their recorded metrics, and their samples are digits.
 
 Tolerances: the recorded last-epoch test loss was computed by the same deterministic function
-(`vae.train.test_loss`, seed 0, the fixed-seed binarized test set), so a re-computation may differ
+(`vae.evaluation.average_loss`, seed 0, the fixed-seed binarized test set), so a re-computation may differ
 only by floating-point summation order (thread count): we allow 0.05 nats.
 
 Sample quality floors come from `python benchmarks/sample_quality.py` (fixed seeds, so the rates
@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import vae
-from vae.checkpoint import training_stages
 from vae.classifier import MaxPool2x2, conditional_accuracy, confident_fraction, load_classifier
-from vae.train import test_loss as recompute_test_loss
+from vae.evaluation import average_loss as recompute_test_loss
+from vae.runs import training_stages
 
 SHIPPED = ["default", "latent2d", "latent2d-beta0.5", "latent2d-beta4", "ae2d", "cvae"]
 BETA = {"latent2d-beta0.5": 0.5, "latent2d": 1.0, "latent2d-beta4": 4.0}  # name: KL weight it was trained with
@@ -133,7 +133,7 @@ def test_the_training_script_repeats_every_recorded_stage() -> None:
     checked = 0
     for name in SHIPPED:
         for stage in training_stages(vae.load_metrics(name)):
-            words = shlex.split(stage["command"])
+            words = shlex.split(stage.command)
             run = words[words.index("--out") + 1].removeprefix("runs/")
             if run in runs:  # not the beta variants, whose line takes its name from a bash variable
                 assert _options(runs[run]) == _options(words[2:]), run

@@ -6,7 +6,6 @@ session fixture has already loaded), so each epoch takes a fraction of a second.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from pathlib import Path
@@ -20,8 +19,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import vae
 from vae import MNIST, CheckpointError, ConfigError, ModelConfig, TrainConfig, TrainingDiverged
+from vae import training as train_module
 
-train_module = importlib.import_module("vae.train")  # `vae.train` is the function, re-exported
 kl_weight, learning_rate = train_module.kl_weight, train_module.learning_rate
 
 SMALL_MODEL = ModelConfig(latent_dim=4, hidden=(32,))
@@ -37,9 +36,27 @@ def splits(mnist_test) -> tuple[MNIST, MNIST]:
 
 def run(splits, out: Path, model: ModelConfig = SMALL_MODEL, **kwargs) -> list[dict]:
     options = {"progress": False, "grids": False, "device": "cpu"}
-    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("resume", "stop_after", "on_batch", "grids", "init_from")}
+    hooks = {k: kwargs.pop(k) for k in list(kwargs) if k in ("stop_after", "on_batch")}
+    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("resume", "grids", "init_from")}
     config = TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 3e-3, **kwargs})
-    return vae.train(model, config, out, *splits, **{**options, **train_kwargs})
+    return vae.train(model, config, out, *splits, **{**options, **train_kwargs, **callback(**hooks)})
+
+
+def callback(stop_after: int | None = None, on_batch=None) -> dict:
+    """The public progress callback, called after every step: `on_batch(step, terms)`, and a stop after `stop_after`
+    epochs of this call (at an epoch's end, once it is recorded)."""
+    if stop_after is None and on_batch is None:
+        return {}
+    ended: list[int] = []
+
+    def after_step(progress: vae.TrainingProgress) -> bool:
+        if on_batch is not None:
+            on_batch(progress.step, progress.terms)
+        if progress.epoch_end:
+            ended.append(progress.epoch)
+        return stop_after is not None and len(ended) >= stop_after
+
+    return {"callback": after_step, "callback_every": 1}
 
 
 def weights(run_dir: Path, name: str = "model.safetensors") -> dict[str, torch.Tensor]:
@@ -78,7 +95,7 @@ def test_cosine_and_constant_learning_rate_values() -> None:
 def test_schedules_are_applied_during_training(splits, tmp_path: Path) -> None:
     seen: list[tuple[int, float]] = []
     history = run(splits, tmp_path / "run", epochs=2, warmup_epochs=2.0, lr_schedule="cosine", min_lr_ratio=0.1,
-                  on_batch=lambda step, terms: seen.append((step, terms["loss"].item())))
+                  on_batch=lambda step, terms: seen.append((step, terms["loss"])))
     spe = 7
     assert [s for s, _ in seen] == list(range(2 * spe))
     config = TrainConfig(epochs=2, lr=3e-3, warmup_epochs=2.0, lr_schedule="cosine", min_lr_ratio=0.1)
@@ -269,7 +286,7 @@ def test_other_models_and_objectives_train(splits, tmp_path: Path, model: ModelC
 
 def test_bf16_training_evaluates_and_saves_in_float32(splits, tmp_path: Path) -> None:
     """The networks run in bfloat16 only during the steps: the recorded test loss is the float32 loss of the saved model."""
-    from vae.train import test_loss as recompute_test_loss
+    from vae.evaluation import average_loss as recompute_test_loss
 
     train, test = splits
     history = run((train.subset(256), test.subset(100)), tmp_path / "run", model=ModelConfig(latent_dim=4, hidden=(64, 64)),
@@ -429,7 +446,7 @@ def test_the_validation_images_are_never_trained_on(splits, tmp_path: Path, monk
 
 def test_the_validation_loss_is_recorded_every_epoch(splits, tmp_path: Path) -> None:
     """history.jsonl gets val_loss (and its terms) next to test_loss: the loss of the saved model on the held-out images."""
-    from vae.train import test_loss as recompute
+    from vae.evaluation import average_loss as recompute
 
     train, test = splits
     history = run((train, test.subset(100)), tmp_path / "run", epochs=2, val_size=100)
@@ -460,7 +477,7 @@ GAUSSIAN_MODEL = ModelConfig(latent_dim=4, hidden=(32,), likelihood="gaussian_le
 
 
 def test_a_gaussian_decoder_trains_on_gray_levels_with_a_learned_variance(splits, tmp_path: Path) -> None:
-    from vae.train import test_loss as recompute
+    from vae.evaluation import average_loss as recompute
 
     train, test = splits
     with pytest.raises(ConfigError, match="density on gray levels: train it with binarize 'none'"):
@@ -493,3 +510,102 @@ def test_a_gaussian_run_resumes_exactly(splits, tmp_path: Path) -> None:
     assert without_timing(resumed) == without_timing(straight)
     a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- the progress callback, training in memory, the KL term alone -------------------------------------
+def test_the_callback_sees_every_nth_step_and_every_epoch_end(splits, tmp_path: Path) -> None:
+    seen: list[vae.TrainingProgress] = []
+    history = vae.train(SMALL_MODEL, TrainConfig(epochs=2, batch_size=64), tmp_path / "run", *splits, device="cpu",
+                        progress=False, grids=False, callback=seen.append, callback_every=3)
+    spe = 7  # 448 images in batches of 64
+    assert [(p.step, p.epoch, p.epoch_end) for p in seen] == [
+        (2, 1, False), (5, 1, False), (6, 1, True), (8, 2, False), (11, 2, False), (13, 2, True)]
+    assert all(p.steps_per_epoch == spe and p.total_steps == 2 * spe for p in seen)
+    assert [len(p.history) for p in seen] == [0, 0, 1, 1, 1, 2] and seen[-1].history == history
+    assert set(seen[0].terms) == {"loss", "reconstruction", "kl"} and all(isinstance(v, float) for v in seen[0].terms.values())
+    assert seen[2].beta == history[0]["beta"] and seen[2].lr == history[0]["lr"]
+    assert seen[0].model is seen[-1].model
+
+
+def test_a_callback_changes_nothing_in_the_run(splits, tmp_path: Path) -> None:
+    """The callback runs with torch's random state saved and restored: drawing numbers, or looking at the model in
+    eval mode, leaves the run exactly as it would have been."""
+    plain = run(splits, tmp_path / "plain", epochs=2)
+
+    def look(progress: vae.TrainingProgress) -> None:
+        torch.randn(100)  # from the global generator the training's noise comes from
+        with progress.evaluating() as model:
+            assert not model.training and not torch.is_grad_enabled()
+            model.reconstruct(splits[1].images[:4])
+        assert progress.model.training
+
+    watched = vae.train(SMALL_MODEL, TrainConfig(epochs=2, batch_size=64, lr=3e-3), tmp_path / "watched", *splits, device="cpu",
+                        progress=False, grids=False, callback=look, callback_every=2)
+    assert without_timing(watched) == without_timing(plain)
+    a, b = weights(tmp_path / "plain"), weights(tmp_path / "watched")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_callback_stops_training_cleanly_and_the_run_resumes_exactly(splits, tmp_path: Path) -> None:
+    """Returning True mid-epoch stops after that step: the finished epochs are recorded and checkpointed, the partial
+    epoch is not, and resuming gives the uninterrupted run."""
+    settings = {"epochs": 3, "batch_size": 64, "lr": 3e-3, "lr_schedule": "cosine"}
+    straight = vae.train(SMALL_MODEL, TrainConfig(**settings), tmp_path / "straight", *splits, device="cpu", progress=False,
+                         grids=False)
+    stopped = vae.train(SMALL_MODEL, TrainConfig(**settings), tmp_path / "stopped", *splits, device="cpu", progress=False,
+                        grids=False, callback=lambda p: p.step == 10, callback_every=1)  # the 4th step of epoch 2
+    assert [r["epoch"] for r in stopped] == [1]
+    assert json.loads((tmp_path / "stopped" / "checkpoint" / "state.json").read_text())["epoch"] == 1
+    assert len((tmp_path / "stopped" / "history.jsonl").read_text().splitlines()) == 1
+    resumed = vae.train(SMALL_MODEL, TrainConfig(**settings), tmp_path / "stopped", *splits, device="cpu", progress=False,
+                        grids=False, resume=True)
+    assert without_timing(resumed) == without_timing(straight)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "stopped")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_in_memory_writes_nothing(splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """out_dir=None: the same epochs and records as with a run folder, the model handed to the callback, no files."""
+    monkeypatch.chdir(tmp_path)
+    models: list[vae.EncoderDecoder] = []
+    in_memory = vae.train(SMALL_MODEL, TrainConfig(epochs=2, batch_size=64, lr=3e-3), None, *splits, device="cpu",
+                          progress=False, callback=lambda p: models.append(p.model), callback_every=1000)
+    assert list(tmp_path.iterdir()) == []
+    on_disk = run(splits, tmp_path / "run", epochs=2)
+    assert without_timing(in_memory) == without_timing(on_disk)
+    saved = weights(tmp_path / "run")
+    assert all(torch.equal(models[-1].state_dict()[k], saved[k]) for k in saved)  # the callback's model is the trained one
+    with pytest.raises(ConfigError, match="resuming needs the run folder"):
+        vae.train(SMALL_MODEL, TrainConfig(), None, *splits, resume=True)
+
+
+def test_the_kl_term_alone_pulls_every_posterior_onto_the_prior(splits, tmp_path: Path) -> None:
+    """reconstruction_weight 0: the loss is beta * KL; the KL falls towards 0 and the decoder gets no gradient."""
+    test = splits[1]
+    torch.manual_seed(0)
+    fresh = vae.build_model(SMALL_MODEL)  # what the run starts from (seeded the same way)
+    start = fresh.state_dict()
+    before = vae.average_loss(fresh, vae.binarized_test_set(test), test.labels)["kl"]
+    history = run(splits, tmp_path / "kl", epochs=3, reconstruction_weight=0.0)
+    assert history[-1]["test_kl"] < 0.05 * before and history[-1]["test_kl"] < 0.05
+    assert all(r["train_loss"] == pytest.approx(r["train_kl"]) for r in history)  # beta = 1: the loss is the KL
+    tuned = weights(tmp_path / "kl")
+    assert all(torch.equal(tuned[k], start[k]) for k in start if k.startswith("decoder."))  # untouched
+    assert not all(torch.equal(tuned[k], start[k]) for k in start if k.startswith("encoder."))
+    with pytest.raises(ConfigError, match="reconstruction_weight weighs a term of the ELBO"):
+        TrainConfig(objective="iwae", iwae_k=2, reconstruction_weight=0.5)
+    with pytest.raises(ConfigError, match="leaves nothing to train"):
+        run(splits, tmp_path / "ae", model=ModelConfig(kind="ae", latent_dim=2, hidden=(8,)), reconstruction_weight=0.0)
+
+
+def test_the_weighted_loss_is_its_formula_on_the_same_noise() -> None:
+    torch.manual_seed(0)
+    model = vae.build_model(SMALL_MODEL)
+    x = torch.rand(8, 1, 28, 28).bernoulli()
+    y = torch.zeros(8, dtype=torch.long)
+    torch.manual_seed(1)
+    weighted = train_module.training_loss(model, x, y, TrainConfig(reconstruction_weight=0.25, beta=2.0), beta=2.0)
+    torch.manual_seed(1)
+    plain = train_module.training_loss(model, x, y, TrainConfig(beta=2.0), beta=2.0)
+    torch.testing.assert_close(plain["loss"], plain["reconstruction"] + 2.0 * plain["kl"])
+    torch.testing.assert_close(weighted["loss"], 0.25 * plain["reconstruction"] + 2.0 * plain["kl"])

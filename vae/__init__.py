@@ -13,7 +13,7 @@ from .checkpoint import CheckpointError, available_models, load, load_metrics, s
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataError, MNIST, binarize, binarized_test_set, load_mnist, resolve_data_root
 from .estimators import GradientSamples, pathwise_gradient, score_function_gradient
-from .evaluate import evaluate, log_likelihood
+from .evaluation import LikelihoodEstimates, average_loss, evaluate, log_likelihood
 from .features import (
     FewLabelResult,
     LinearClassifier,
@@ -26,7 +26,7 @@ from .features import (
 from .impute import ImputationStep, add_noise, check_mask, impute, impute_steps, make_mask, missing_log_likelihood
 from .latent import decode_images, lerp, manifold_grid, sample_prior, slerp, traverse
 from .linear import PCA, PPCA, fit_pca, fit_ppca
-from .models import VAE, Autoencoder, ConditionalVAE, build_model, num_parameters
+from .models import VAE, Autoencoder, EncoderDecoder, NotVariationalError, build_model, num_parameters
 from .objectives import (
     ElboTerms,
     bernoulli_log_likelihood,
@@ -39,35 +39,39 @@ from .objectives import (
 )
 from .preprocess import ImageError, to_mnist
 from .priors import MixturePrior, StandardNormalPrior, build_prior
-from .train import TrainingDiverged, train
+from .training import TrainingDiverged, TrainingProgress, train, training_loss
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Autoencoder",
     "CheckpointError",
-    "ConditionalVAE",
     "ConfigError",
     "DataError",
     "ElboTerms",
+    "EncoderDecoder",
     "FewLabelResult",
     "GradientSamples",
     "ImageError",
     "ImputationStep",
+    "LikelihoodEstimates",
     "LinearClassifier",
     "MNIST",
     "MixturePrior",
     "ModelConfig",
+    "NotVariationalError",
     "PCA",
     "PPCA",
     "StandardNormalPrior",
     "TrainConfig",
     "TrainingDiverged",
+    "TrainingProgress",
     "VAE",
     "add_noise",
     "anomaly_scores",
     "auroc",
     "available_models",
+    "average_loss",
     "balanced_subset",
     "bernoulli_log_likelihood",
     "binarize",
@@ -110,5 +114,6 @@ __all__ = [
     "threshold_at_fpr",
     "to_mnist",
     "train",
+    "training_loss",
     "traverse",
 ]

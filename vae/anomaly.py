@@ -3,7 +3,7 @@ r"""Anomaly scores from a VAE's likelihood bounds, and how well they separate tw
 An input unlike the training data should get a low likelihood, so a natural **anomaly score** is
 minus a lower bound on $\log p(x)$ ([`anomaly_scores`][vae.anomaly.anomaly_scores]): the negative
 ELBO, or the negative importance-weighted bound $-\mathcal L_k$, which is closer to $-\log p(x)$
-(both from [`vae.evaluate.log_likelihood`][vae.evaluate.log_likelihood], in nats; higher = more
+(both from [`vae.evaluation.log_likelihood`][vae.evaluation.log_likelihood], in nats; higher = more
 anomalous). This is known to fail for simple inputs (a blank page has few "bits" to explain and can
 get a *higher* likelihood than real digits: Nalisnick et al., 2019); measuring it is the point.
 
@@ -27,8 +27,8 @@ import math
 
 import torch
 
-from .evaluate import log_likelihood
-from .models import VAE, Autoencoder
+from .evaluation import log_likelihood
+from .models import VAE
 
 SCORES = ("elbo", "iwae")
 MAX_K = 5000  # importance samples per input, at most (the standard test-NLL protocol)
@@ -45,7 +45,7 @@ def anomaly_scores(
       $-\log p(x)$ that tightens as k grows),
 
     with $\log w_i = \log p(x \mid z_i) + \log p(z_i) - \log q(z_i \mid x)$, both from the same k samples
-    ([`log_likelihood`][vae.evaluate.log_likelihood], seeded: the same call gives the same scores).
+    ([`log_likelihood`][vae.evaluation.log_likelihood], seeded: the same call gives the same scores).
     Score inputs the way the model was evaluated: binarized digits for a Bernoulli decoder.
 
     Raises:
@@ -55,7 +55,7 @@ def anomaly_scores(
         raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ValueError(f"k must be an integer from 1 to {MAX_K}, not {k!r}")
-    if not isinstance(model, VAE) or isinstance(model, Autoencoder):
+    if not isinstance(model, VAE):
         raise ValueError(f"anomaly scores need a VAE's likelihood bound; a {type(model).__name__} has none")
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] == 0 or not torch.is_floating_point(images):
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__

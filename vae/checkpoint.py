@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .config import ConfigError, ModelConfig, load_model_config, save_json, to_dict
-from .models import VAE, build_model
+from .models import VAE, Autoencoder, EncoderDecoder, build_model
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
@@ -90,7 +90,20 @@ def load_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source:
     model.load_state_dict(tensors)
 
 
-def load(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu") -> VAE:
+def load_config(path_or_name: str | os.PathLike[str]) -> ModelConfig:
+    """The config of a saved model (a model folder, a run folder or a shipped name), without reading its weights.
+
+    Raises:
+        CheckpointError: no such model, or a missing or malformed `config.json`.
+    """
+    folder = resolve_model_dir(path_or_name)
+    try:
+        return load_model_config(folder / CONFIG)
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
+
+
+def load(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu") -> VAE | Autoencoder:
     """A ready model (eval mode) from a model folder, a run folder or a shipped model's name.
 
     ```python
@@ -103,11 +116,7 @@ def load(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu
         CheckpointError: missing, truncated or corrupted files, or weights that do not match the config.
     """
     folder = resolve_model_dir(path_or_name)
-    try:
-        config = load_model_config(folder / CONFIG)
-    except ConfigError as err:
-        raise CheckpointError(str(err)) from None
-    model = build_model(config)
+    model = build_model(load_config(folder))
     load_state(model, read_tensors(folder / WEIGHTS), folder / WEIGHTS)
     return model.to(device).eval()
 
@@ -118,32 +127,12 @@ def load_metrics(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def training_stages(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """The training stages recorded in an exported model's `metrics.json`, oldest first.
-
-    A fine-tuned model lists them under `stages`; a model trained in one run is one stage, built from
-    its `training_command`, `epochs`, `train_config` and `training_seconds` ([] when those are missing).
-    Each stage holds `command`, `resumed`, `epochs`, `train_config`, `training_seconds` and, when the
-    model was evaluated after it, `evaluation` (the last stage's is the model's own).
-    """
-    if metrics.get("stages"):
-        stages = [dict(stage) for stage in metrics["stages"]]
-    elif {"training_command", "epochs", "training_seconds"} <= metrics.keys():
-        stages = [{"command": metrics["training_command"], "resumed": metrics.get("resumed", []), "epochs": metrics["epochs"],
-                   "train_config": metrics.get("train_config"), "training_seconds": metrics["training_seconds"]}]
-    else:
-        return []
-    if "evaluation" in metrics:
-        stages[-1]["evaluation"] = metrics["evaluation"]
-    return stages
-
-
 def write_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file with the permissions of any other new file (`save_file` makes it private, 0600)."""
     Path(path).write_bytes(save(tensors, metadata))
 
 
-def save_model(model: VAE, folder: str | os.PathLike[str], metrics: dict[str, Any] | None = None) -> Path:
+def save_model(model: EncoderDecoder, folder: str | os.PathLike[str], metrics: dict[str, Any] | None = None) -> Path:
     """Write `model.safetensors`, `config.json` (and `metrics.json`) into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -179,7 +168,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
 
 
 # -- training checkpoints -------------------------------------------------------------------------
-def write_checkpoint(run_dir: Path, model: VAE, optimizer: torch.optim.Optimizer, state: dict[str, Any], metrics: dict[str, Any]) -> Path:
+def write_checkpoint(run_dir: Path, model: EncoderDecoder, optimizer: torch.optim.Optimizer, state: dict[str, Any], metrics: dict[str, Any]) -> Path:
     """Atomically replace `run_dir/checkpoint/` with the current model, optimizer and state."""
     final = run_dir / CHECKPOINT_DIR
     tmp, old = run_dir / ".checkpoint.tmp", run_dir / ".checkpoint.old"

@@ -1,20 +1,53 @@
 """The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export` and `vae data`.
 
+Argument parsing and dispatch only: each command calls the package (training in
+[`vae.training`][vae.training], records in [`vae.runs`][vae.runs], scores in
+[`vae.evaluation`][vae.evaluation]). The model and training options of `vae train` are built from
+the fields of [`ModelConfig`][vae.ModelConfig] and [`TrainConfig`][vae.TrainConfig] (their types,
+allowed values, defaults and help), so a new config field is a new option.
+
 Run `vae <command> --help` (or `python -m vae <command> --help`) for the options.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 import time
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
-START = "start.json"  # in a run folder: the stages and curve of the model an --init-from run began from
-DEFAULTS_MODEL = {"kind": "vae", "arch": "mlp", "latent_dim": 20, "hidden": (400,), "channels": 32, "decoder": "mlp"}
+
+def _add_config_options(group: argparse._ArgumentGroup, cls: type) -> None:
+    """One option per command-line field of a config dataclass: its flag, type or choices, help and default."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if not field.metadata.get("cli", True):
+            continue
+        hint = hints[field.name]
+        if get_origin(hint) in (Union, types.UnionType):  # `X | None`: an X, or left out
+            hint = next(a for a in get_args(hint) if a is not type(None))
+        if get_origin(hint) is Literal:
+            kind: dict[str, Any] = {"choices": get_args(hint)}
+        elif get_origin(hint) is tuple:
+            kind = {"type": get_args(hint)[0], "nargs": "+"}
+        else:
+            kind = {"type": hint}
+        default = field.default
+        shown = "" if default is None else f" (default {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
+        flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+        group.add_argument(flag, dest=field.name, help=field.metadata["help"] + shown, **kind)
+
+
+def _config_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The config fields given on the command line (lists become tuples)."""
+    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls) if f.metadata.get("cli", True)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -27,6 +60,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import ModelConfig, TrainConfig
+    from .data import DATA_ROOT_HELP
+
     parser = argparse.ArgumentParser(prog="vae", description="Train, evaluate and sample variational autoencoders on MNIST.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -35,44 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--init-from", metavar="MODEL",
                    help="fine-tune: start from this saved model's weights and config (model folder, run folder or shipped name)")
-    m = t.add_argument_group("model (ignored with --resume)")
-    m.add_argument("--kind", choices=["vae", "ae", "cvae"], help="vae, plain autoencoder or conditional vae (default vae)")
-    m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder body (default mlp)")
-    m.add_argument("--decoder", choices=["mlp", "conv"], help="decoder body when --arch conv (default mlp)")
-    m.add_argument("--latent-dim", type=int, help="latent size D (default 20)")
-    m.add_argument("--hidden", type=int, nargs="+", help="hidden layer widths (default 400)")
-    m.add_argument("--channels", type=int, help="base channels of the conv layers (default 32)")
-    m.add_argument("--prior-components", type=int,
-                   help="0: standard normal prior (default); K: a learned mixture of K Gaussians (may be added with --init-from)")
-    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian_learned"],
-                   help="decoder p(x|z): bernoulli on binarized digits (default), gaussian with a fixed --decoder-std "
-                        "(the MSE objective, KL weight 2 sigma^2), or gaussian_learned (one learned variance); "
-                        "a Gaussian trains on gray levels (--binarize none)")
-    m.add_argument("--decoder-std", type=float,
-                   help="sigma of a Gaussian decoder (its starting value for gaussian_learned; default 0.1)")
-    o = t.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, help="epochs (default 10; may be raised when resuming)")
-    o.add_argument("--batch-size", type=int)
-    o.add_argument("--lr", type=float, help="peak learning rate of Adam (default 1e-3)")
-    o.add_argument("--lr-schedule", choices=["constant", "cosine"])
-    o.add_argument("--min-lr-ratio", type=float, help="final lr / peak lr for the cosine schedule")
-    o.add_argument("--beta", type=float, help="KL weight (default 1)")
-    o.add_argument("--warmup", type=float, dest="warmup_epochs", help="epochs of linear KL warm-up from 0 to beta")
-    o.add_argument("--objective", choices=["elbo", "iwae"])
-    o.add_argument("--iwae-k", type=int, help="samples per image for --objective iwae")
-    o.add_argument("--iwae-gradient", choices=["reparam", "dreg"],
-                   help="gradient estimator for --objective iwae: reparam (default) or dreg (doubly reparameterized)")
-    o.add_argument("--binarize", choices=["dynamic", "none"], help="dynamic binarization (default) or gray levels")
-    o.add_argument("--seed", type=int)
-    o.add_argument("--train-size", type=int, help="use only the first N training images")
-    o.add_argument("--val-size", type=int,
-                   help="hold out the last N training images as a validation split, never trained on; its loss is "
-                        "recorded every epoch (default 0: none). Choose models on it, not on the test set")
-    o.add_argument("--grad-clip", type=float)
-    o.add_argument("--decoder-dropout", type=float, help="dropout on the MLP decoder's hidden layers while training (default 0)")
-    o.add_argument("--prior-lr", type=float, help="peak learning rate of a learned prior (default: --lr)")
-    o.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="bf16: run the networks in bfloat16 while training, the rest in float32 (default fp32)")
+    _add_config_options(t.add_argument_group("model (ignored with --resume)"), ModelConfig)
+    _add_config_options(t.add_argument_group("optimisation"), TrainConfig)
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
     _add_data_args(t)
@@ -103,8 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("dest", help="model folder to write (e.g. vae/pretrained/default)")
     x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
 
-    from .data import DATA_ROOT_HELP
-
     d = sub.add_parser("data", help="where MNIST is looked for and whether it is there; `vae data download` fetches it",
                        description="Show the data root and whether the four MNIST files are in it (exit status 0 when "
                                    "they are, 1 when not), or fetch them with `vae data download`.")
@@ -115,91 +113,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("kind", "arch", "decoder", "latent_dim", "hidden", "channels", "prior_components", "likelihood", "decoder_std")
-    return {k: (tuple(v) if isinstance(v, list) else v) for k in keys if (v := getattr(args, k)) is not None}
-
-
-def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("epochs", "batch_size", "lr", "lr_schedule", "min_lr_ratio", "beta", "warmup_epochs", "objective",
-            "iwae_k", "iwae_gradient", "binarize", "seed", "train_size", "val_size", "grad_clip", "decoder_dropout",
-            "prior_lr", "precision")
-    return {k: v for k in keys if (v := getattr(args, k)) is not None}
-
-
-def _provenance(model: str) -> dict[str, Any]:
-    """Where a fine-tuning run's starting weights came from: the folder and how they were trained."""
-    from .checkpoint import load_metrics, resolve_model_dir
-
-    folder = resolve_model_dir(model)
-    made = load_metrics(folder)
-    command = made.get("training_command")
-    if command is None and (folder.parent / "command.json").is_file():  # a run's checkpoint: the run holds its command
-        command = json.loads((folder.parent / "command.json").read_text()).get("command")
-    path = folder.resolve()
-    if path.is_relative_to(Path.cwd()):  # recorded relative to where the command ran, as the command itself is
-        path = path.relative_to(Path.cwd())
-    return {"model": model, "path": str(path), "training_command": command, "epochs": made.get("epochs", made.get("epoch"))}
+def _command_line() -> str:
+    return "vae " + shlex.join(sys.argv[1:])
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from .checkpoint import CHECKPOINT_DIR, CheckpointError, read_checkpoint, recover_checkpoint
-    from .config import ModelConfig, TrainConfig, from_dict, save_json
+    from .checkpoint import CHECKPOINT_DIR, load_config
+    from .config import ModelConfig, TrainConfig
     from .data import load_mnist
-    from .train import train
+    from .runs import Command, Provenance, Resumption, StartRecord, resume_or_init, starting_record
+    from .training import train
 
     out = Path(args.out)
+    model_options, train_options = _config_options(args, ModelConfig), _config_options(args, TrainConfig)
     if args.resume:
-        folder = recover_checkpoint(out)
-        if folder is None:
-            raise FileNotFoundError(f"--resume: no checkpoint in {out / CHECKPOINT_DIR}")
-        model_config, _, _, state = read_checkpoint(folder)
-        saved = from_dict(TrainConfig, state["train_config"])
-        if set(_train_overrides(args)) - {"epochs"} or _model_overrides(args):
+        start = resume_or_init(out, resume=True, epochs=args.epochs)
+        if set(train_options) - {"epochs"} or model_options:
             raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
-        train_config = TrainConfig(**{**saved.__dict__, **_train_overrides(args)})
     else:
         if args.init_from is not None:
-            overrides = _model_overrides(args)
-            if set(overrides) - {"prior_components"}:
+            if set(model_options) - {"prior_components"}:
                 raise ValueError("with --init-from the model options come from the starting model; drop them "
                                  "(only --prior-components may be given, to add a learned prior)")
-            from .checkpoint import load
-
-            model_config = replace(load(args.init_from).config, **overrides)
+            model_config = dataclasses.replace(load_config(args.init_from), **model_options)
         else:
-            model_config = ModelConfig(**{**DEFAULTS_MODEL, **_model_overrides(args)})
+            model_config = ModelConfig(**model_options)
             if args.decoder_std is not None and not model_config.is_gaussian:
                 raise ValueError("--decoder-std is the sigma of a Gaussian decoder: add --likelihood gaussian "
                                  "(or gaussian_learned), or drop it")
-        train_options = _train_overrides(args)
         if model_config.is_gaussian:  # a density on gray levels: not trained on binarized digits unless asked (and refused)
             train_options.setdefault("binarize", "none")
-        train_config = TrainConfig(**train_options)
-        if recover_checkpoint(out) is not None:  # refuse before command.json, the run's record, is overwritten
-            raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, "
-                                  "or choose another --out")
+        # checked before command.json, the run's record, is written (or overwritten)
+        start = resume_or_init(out, model_config, TrainConfig(**train_options), init_from=args.init_from)
         out.mkdir(parents=True, exist_ok=True)
-        record = {"command": "vae " + shlex.join(sys.argv[1:]), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        if args.init_from is not None:
-            record["init_from"] = _provenance(args.init_from)
-            # the starting model's stages and curve as they are now: its folder may be overwritten before the export
-            stages, curve = _starting_stages(record["init_from"])
-            save_json(out / START, {"stages": stages, "curve": curve})
-        save_json(out / "command.json", record)
+        provenance = None if args.init_from is None else Provenance.of(args.init_from)
+        if provenance is not None:  # the starting model's record as it is now: its folder may be overwritten before the export
+            stages, curve = starting_record(provenance)
+            StartRecord(tuple(stages), tuple(curve)).save(out)
+        Command(_command_line(), time.strftime("%Y-%m-%d %H:%M:%S"), provenance).save(out)
     train_data = load_mnist(True, args.data_root, args.download)
     test_data = load_mnist(False, args.data_root, args.download)
     if args.resume:  # record the resume once the data is known to load
-        record = json.loads((out / "command.json").read_text()) if (out / "command.json").is_file() else {}
-        record.setdefault("resumed", []).append({"command": "vae " + shlex.join(sys.argv[1:]), "at_epoch": state["epoch"]})
-        save_json(out / "command.json", record)
-    history = train(model_config, train_config, out, train_data, test_data, device=args.device, resume=args.resume,
+        record = Command.load(out)
+        dataclasses.replace(record, resumed=(*record.resumed, Resumption(_command_line(), start.epoch))).save(out)
+    history = train(start.model_config, start.train_config, out, train_data, test_data, device=args.device, resume=args.resume,
                     progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from)
     last = history[-1]
     val = f"val -ELBO {last['val_loss']:.2f}, " if "val_loss" in last else ""
-    density = " (a density on gray levels)" if model_config.is_gaussian else ""
+    density = " (a density on gray levels)" if start.model_config.is_gaussian else ""
     print(f"done: {last['epoch']} epochs, {val}test -ELBO {last['test_loss']:.2f} nats{density}, {last['wall_seconds']:.0f} s; "
           f"weights in {out / CHECKPOINT_DIR}")
     return 0
@@ -209,8 +170,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load, resolve_model_dir
     from .config import save_json
     from .data import load_mnist
-    from .evaluate import evaluate, evaluation_images
-    from .train import resolve_device
+    from .evaluation import evaluate, evaluation_images
+    from .runs import held_out_size
+    from .training import resolve_device
 
     if args.k < 1:
         raise ValueError(f"-k must be >= 1, not {args.k}")
@@ -218,7 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not model.config.is_variational:
         raise ValueError("an autoencoder has no ELBO or likelihood to evaluate; evaluate a vae or cvae model")
     if args.split == "val":
-        val_size = _held_out(args.model)  # before loading the data: a model without a split is refused at once
+        val_size = held_out_size(args.model)  # before loading the data: a model without a split is refused at once
         split = load_mnist(True, args.data_root, args.download).split_off(val_size)[1]
     else:
         split = load_mnist(False, args.data_root, args.download)
@@ -229,7 +191,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.split == "val":  # the same numbers, named for the images they score
         results = {("val_" + key[5:] if key.startswith("test_") else key): value for key, value in results.items()}
     results = {"model": str(resolve_model_dir(args.model)), "split": args.split, **results, **_data_note(model.config),
-               "command": "vae " + shlex.join(sys.argv[1:])}
+               "command": _command_line()}
     print(json.dumps(results, indent=2))
     if args.out:
         save_json(args.out, results)
@@ -245,40 +207,13 @@ def _data_note(config: Any) -> dict[str, Any]:
                     "Bernoulli model's NLL on binarized digits (it can be negative)"}
 
 
-def _held_out(model: str) -> int:
-    """The size of the validation split a model never trained on: the smallest `val_size` of all its training stages.
-
-    A model fine-tuned from another was trained on whatever each stage trained on, so only the last images
-    that every stage held out are unseen.
-    """
-    from .checkpoint import STATE, load_metrics, resolve_model_dir, training_stages
-    from .config import read_jsonl
-
-    folder = resolve_model_dir(model)
-    if (folder / STATE).is_file():  # a run's checkpoint: the run folder holds its record
-        run, state = folder.parent, json.loads((folder / STATE).read_text())
-        history = read_jsonl(run / "history.jsonl")
-        stages = _stages(run, history, state["train_config"])[0] if history else [{"train_config": state["train_config"]}]
-    else:
-        stages = training_stages(load_metrics(folder))
-    configs = [stage.get("train_config") for stage in stages]
-    if not configs or any(not isinstance(c, dict) for c in configs):
-        raise ValueError(f"{model} has no record of how it was trained, so which training images it held out is unknown: "
-                         "--split val needs a model trained with --val-size (a run folder, or a folder exported from one)")
-    sizes = [c.get("val_size", 0) for c in configs]
-    if min(sizes) < 1:
-        which = "" if len(sizes) == 1 else f" (stage {sizes.index(min(sizes)) + 1} of {len(sizes)})"
-        raise ValueError(f"{model} was trained on the whole training set{which}: it has no validation split. "
-                         "Train with --val-size N to hold one out, or evaluate it with --split test")
-    return min(sizes)
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
     from torchvision.utils import save_image
 
     from .checkpoint import load
-    from .latent import decode_images
+    from .latent import decode_images, sample_prior
+    from .models import VAE
 
     if not 1 <= args.n <= 1024:
         raise ValueError(f"-n must be between 1 and 1024, not {args.n}")
@@ -288,100 +223,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.digit is None or not 0 <= args.digit < model.config.num_classes:
             raise ValueError(f"a conditional model needs --digit between 0 and {model.config.num_classes - 1}")
         y = torch.full((args.n,), args.digit)
-    z = model.prior.sample(args.n, args.temperature, torch.Generator().manual_seed(args.seed))
+    generator = torch.Generator().manual_seed(args.seed)
+    if isinstance(model, VAE):
+        z = model.prior.sample(args.n, args.temperature, generator)
+    else:  # an autoencoder has no prior: codes from N(0, I), which shows what its unorganised space decodes to
+        z = sample_prior(args.n, model.config.latent_dim, args.temperature, generator)
     save_image(decode_images(model, z, y), args.out, nrow=int(args.n**0.5 + 0.999))
     print(f"wrote {args.n} samples to {args.out}")
     return 0
 
 
-def _stages(run: Path, history: list[dict[str, Any]], train_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The training stages behind a run and its whole training curve.
-
-    A run started with `--init-from` continues a saved model: when the starting model's record can
-    be found (an exported model folder with `metrics.json` and `history.jsonl`, or a run folder with
-    `command.json`, `history.jsonl` and, if it was evaluated, `evaluation.json`), its stages come
-    first, and this run's epochs and wall-clock seconds are counted on from where they ended. Each
-    history line gets the number of its stage (only when there is more than one). The record is the
-    one `vae train` copied into the run's `start.json` when it began (runs from before that file
-    existed read the starting folder as it is now).
-    """
-    commands = json.loads((run / "command.json").read_text()) if (run / "command.json").is_file() else {}
-    if (run / START).is_file():
-        start = json.loads((run / START).read_text())
-        earlier, curve = start["stages"], start["curve"]
-    else:
-        earlier, curve = _starting_stages(commands.get("init_from"))
-    epochs0 = sum(stage["epochs"] for stage in earlier)
-    seconds0 = sum(stage["training_seconds"] for stage in earlier)
-    marks = {"stage": len(earlier) + 1} if earlier else {}  # a one-stage curve is the run's own history, unchanged
-    curve += [{**r, **marks, "epoch": r["epoch"] + epochs0, "wall_seconds": r["wall_seconds"] + seconds0} for r in history]
-    this = {"command": commands.get("command"), "resumed": commands.get("resumed", []), "epochs": history[-1]["epoch"],
-            "train_config": train_config, "training_seconds": history[-1]["wall_seconds"]}
-    return [*earlier, this], curve
-
-
-def _starting_stages(start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The stages and curve of a fine-tuning run's starting model ([], [] when its record is missing)."""
-    from .checkpoint import load_metrics, training_stages
-    from .config import read_jsonl
-
-    if start is None:
-        return [], []
-    folder = Path(start["path"])
-    if (folder / "state.json").is_file():  # a run's checkpoint: its record is in the run folder
-        run = folder.parent
-        history = read_jsonl(run / "history.jsonl")
-        if not history or not (run / "command.json").is_file():
-            return [], []
-        state = json.loads((folder / "state.json").read_text())
-        stages, curve = _stages(run, history, state["train_config"])
-        if (run / "evaluation.json").is_file():  # written by `vae evaluate RUN --out RUN/evaluation.json`
-            stages[-1]["evaluation"] = json.loads((run / "evaluation.json").read_text())
-    else:  # an exported model folder
-        curve = read_jsonl(folder / "history.jsonl")
-        stages = training_stages(load_metrics(folder))
-    if not stages or not curve:
-        return [], []
-    return stages, [{"stage": 1, **r} for r in curve]  # a one-stage curve is stage 1
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    from .checkpoint import load, load_metrics, resolve_model_dir, save_model
-    from .models import num_parameters
+    from .runs import Run, read_json
 
-    run = Path(args.run)
-    model = load(run)
-    folder = resolve_model_dir(run)
-    state = json.loads((folder / "state.json").read_text())
-    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
-    commands = json.loads((run / "command.json").read_text()) if (run / "command.json").is_file() else {}
-    stages, curve = _stages(run, history, state["train_config"])
-    metrics: dict[str, Any] = {
-        "training_command": commands.get("command"),
-        "resumed": commands.get("resumed", []),
-        **({"init_from": commands["init_from"]} if "init_from" in commands else {}),
-        "epochs": sum(stage["epochs"] for stage in stages),  # all stages: a fine-tuned model counts its start
-        "train_config": state["train_config"],
-        "parameters": num_parameters(model),
-        "training_seconds": sum(stage["training_seconds"] for stage in stages),
-        **({"stages": stages} if len(stages) > 1 else {}),
-        "last_epoch": load_metrics(run),
-    }
-    if args.evaluation:
-        metrics["evaluation"] = json.loads(Path(args.evaluation).read_text())
-        if metrics["evaluation"].get("split", "test") != "test":
-            raise ValueError(f"{args.evaluation} scores the {metrics['evaluation']['split']} split: a model folder records "
-                             "its test numbers (choose models on the validation split, then run `vae evaluate` on the test "
-                             "split once and export with that file)")
-        if "stages" in metrics:
-            metrics["stages"][-1]["evaluation"] = metrics["evaluation"]
-    dest = save_model(model, args.dest, metrics)
-    # the training curve, for the model card (a fine-tuned model's starts with its starting model's)
-    (dest / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in curve))
-    size = (dest / "model.safetensors").stat().st_size
-    metrics["file_bytes"] = size
-    save_model(model, dest, metrics)
-    print(f"exported {run} to {dest} ({size / 1e6:.2f} MB)")
+    evaluation = read_json(args.evaluation) if args.evaluation else None
+    card = Run.load(args.run).export(args.dest, evaluation)
+    print(f"exported {args.run} to {args.dest} ({card.file_bytes / 1e6:.2f} MB)")
     return 0
 
 
@@ -426,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
-    from .train import TrainingDiverged
+    from .training import TrainingDiverged
 
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "data": cmd_data}
     try:

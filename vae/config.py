@@ -4,21 +4,33 @@ A [`ModelConfig`][vae.ModelConfig] fully describes the network that a weights fi
 `config.json` + `model.safetensors` is all that [`vae.load`][vae.load] needs. A
 [`TrainConfig`][vae.TrainConfig] describes one training run; it is recorded in every checkpoint so a
 run can be resumed or repeated exactly.
+
+**One place per option.** Each field is declared once, with [`option`][vae.config.option]: its
+type (a `Literal` lists the allowed values), its default, the range of its values and its
+command-line help. [`check_fields`][vae.config.check_fields] validates every field from its type
+and range, and `vae train` builds its options from the same fields (`vae.cli`), so a new training
+option is one line here plus its use in the training loop. Rules that tie fields together (an
+autoencoder has no prior, DReG needs the IWAE objective) are written out in `__post_init__`, and
+those between a model and a run in [`check_run`][vae.config.check_run].
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 ModelKind = Literal["vae", "ae", "cvae"]
 Architecture = Literal["mlp", "conv"]
 Likelihood = Literal["bernoulli", "gaussian", "gaussian_learned"]
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned")
+Objective = Literal["elbo", "iwae"]
+Precision = Literal["fp32", "bf16"]
 
 T = TypeVar("T", "ModelConfig", "TrainConfig")
 
@@ -27,26 +39,111 @@ class ConfigError(ValueError):
     """A config file or value that cannot describe a valid model or run."""
 
 
+def option(
+    default: Any, help: str, *, at_least: float | None = None, above: float | None = None,
+    at_most: float | None = None, below: float | None = None, flag: str | None = None, cli: bool = True,
+) -> Any:
+    """A config field: its default, the range of its values and its command-line help, in one place.
+
+    Args:
+        default: the value when none is given (also the value of every config written before the field existed).
+        help: one line for `vae train --help` (the default is appended there).
+        at_least, above, at_most, below: bounds of a number, inclusive (`at_least`, `at_most`) or
+            exclusive (`above`, `below`); for a tuple of integers, `at_least` bounds every entry.
+        flag: the command-line flag, when it is not `--` + the name with dashes.
+        cli: False for a field that `vae train` does not set.
+    """
+    bounds = {"at_least": at_least, "above": above, "at_most": at_most, "below": below}
+    metadata = {"help": help, "flag": flag, "cli": cli, **{k: v for k, v in bounds.items() if v is not None}}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_ints(config: Any, names: tuple[str, ...], minimum: int) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if not _is_int(value) or value < minimum:
-            raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
+def _range(meta: typing.Mapping[str, Any]) -> tuple[str, typing.Callable[[float], bool]]:
+    """What the bounds of a number say ("be positive", "lie in [0, 1)") and a test of a value against them."""
+    lower = ("[", meta["at_least"]) if "at_least" in meta else ("(", meta["above"]) if "above" in meta else None
+    upper = ("]", meta["at_most"]) if "at_most" in meta else (")", meta["below"]) if "below" in meta else None
+    if lower and upper:
+        text = f"lie in {lower[0]}{lower[1]:g}, {upper[1]:g}{upper[0]}"
+    elif lower:
+        text = "be positive" if lower == ("(", 0) else f"be {'>=' if lower[0] == '[' else '>'} {lower[1]:g}"
+    else:
+        text = f"be {'<=' if upper[0] == ']' else '<'} {upper[1]:g}" if upper else ""
+
+    def inside(value: float) -> bool:
+        above_lower = lower is None or (value >= lower[1] if lower[0] == "[" else value > lower[1])
+        below_upper = upper is None or (value <= upper[1] if upper[0] == "]" else value < upper[1])
+        return above_lower and below_upper
+
+    return text, inside
 
 
-def _check_numbers(config: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if not _is_number(value) or not math.isfinite(value):
+def _check_value(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]) -> None:
+    """Refuse a value that its field's type and bounds do not allow, naming the field and what it must be."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):  # `X | None`: None, or a valid X
+        if value is None:
+            return
+        hint = next(a for a in args if a is not type(None))
+        origin, args = get_origin(hint), get_args(hint)
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, args))}, not {value!r}")
+    if origin is tuple:
+        minimum = meta.get("at_least")
+        entries = "positive integers" if minimum == 1 else f"integers >= {minimum}" if minimum is not None else "integers"
+        variable = args[-1] is Ellipsis
+        if (not isinstance(value, tuple) or (len(value) < 1 if variable else len(value) != len(args))
+                or any(not _is_int(v) or (minimum is not None and v < minimum) for v in value)):
+            what = f"a non-empty list of {entries}" if variable else f"{len(args)} {entries}"
+            raise ConfigError(f"{name} must be {what}, not {value!r}")
+        return
+    if hint is int:  # integers take a lower bound only
+        minimum = meta.get("at_least")
+        if not _is_int(value) or (minimum is not None and value < minimum):
+            what = "a positive integer" if minimum == 1 else f"an integer{f' >= {minimum}' if minimum is not None else ''}"
+            raise ConfigError(f"{name} must be {what}, not {value!r}")
+        return
+    if hint is float:
+        text, inside = _range(meta)
+        if not _is_number(value):
             raise ConfigError(f"{name} must be a finite number, not {value!r}")
+        if not inside(value):
+            raise ConfigError(f"{name} must {text}, not {value!r}")
+        return
+    raise TypeError(f"no check for the type {hint!r} of {name}")  # a new kind of field: add its check here
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def check_fields(config: ModelConfig | TrainConfig) -> None:
+    """Validate every field of a config from its type (a `Literal` lists its values) and the bounds its `option` gives.
+
+    Raises:
+        ConfigError: naming the first field whose value is not allowed, and what it must be.
+    """
+    hints = _hints(type(config))
+    for field in dataclasses.fields(config):
+        _check_value(field.name, getattr(config, field.name), hints[field.name], field.metadata)
+
+
+def choices(cls: type, name: str) -> tuple[Any, ...]:
+    """The allowed values of a `Literal` field, read from its type: `choices(TrainConfig, "objective")` -> ("elbo", "iwae")."""
+    hint = _hints(cls)[name]
+    if get_origin(hint) is not Literal:
+        raise TypeError(f"{cls.__name__}.{name} is not a field with a fixed set of values")
+    return get_args(hint)
 
 
 @dataclass(frozen=True)
@@ -83,44 +180,30 @@ class ModelConfig:
             $-\lVert x - \hat x \rVert^2 / (2\sigma^2) - \mathrm{KL}$ + const, a KL weight of $2\sigma^2$ on the MSE.
     """
 
-    kind: ModelKind = "vae"
-    arch: Architecture = "mlp"
-    latent_dim: int = 20
-    hidden: tuple[int, ...] = (400,)
-    channels: int = 32
-    decoder: Architecture = "mlp"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    num_classes: int = 10
-    prior_components: int = 0
-    likelihood: Likelihood = "bernoulli"
-    decoder_std: float = 0.1
+    kind: ModelKind = option("vae", "vae, plain autoencoder (ae) or conditional vae (cvae)")
+    arch: Architecture = option("mlp", "encoder/decoder body")
+    latent_dim: int = option(20, "latent size D", at_least=1)
+    hidden: tuple[int, ...] = option((400,), "hidden layer widths", at_least=1)
+    channels: int = option(32, "base channels of the conv layers", at_least=1)
+    decoder: Architecture = option("mlp", "decoder body when --arch conv")
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(C, H, W) of the data", at_least=1, cli=False)
+    num_classes: int = option(10, "labels of a conditional VAE", at_least=1, cli=False)
+    prior_components: int = option(0, "0: standard normal prior; K: a learned mixture of K Gaussians "
+                                       "(may be added with --init-from)", at_least=0)
+    likelihood: Likelihood = option("bernoulli", "decoder p(x|z): bernoulli on binarized digits, gaussian with a fixed "
+                                                 "--decoder-std (the MSE objective, KL weight 2 sigma^2), or gaussian_learned "
+                                                 "(one learned variance); a Gaussian trains on gray levels (--binarize none)")
+    decoder_std: float = option(0.1, "sigma of a Gaussian decoder (its starting value for gaussian_learned)", above=0)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("vae", "ae", "cvae"):
-            raise ConfigError(f"kind must be 'vae', 'ae' or 'cvae', not {self.kind!r}")
-        if self.arch not in ("mlp", "conv") or self.decoder not in ("mlp", "conv"):
-            raise ConfigError(f"arch and decoder must be 'mlp' or 'conv', not {self.arch!r}/{self.decoder!r}")
-        if not _is_int(self.latent_dim) or self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a positive integer, not {self.latent_dim!r}")
-        if not isinstance(self.hidden, tuple) or not self.hidden or any(not _is_int(h) or h < 1 for h in self.hidden):
-            raise ConfigError(f"hidden must be a non-empty list of positive integers, not {self.hidden!r}")
-        _check_ints(self, ("channels", "num_classes"), 1)
-        _check_ints(self, ("prior_components",), 0)
+        check_fields(self)
         if self.prior_components and self.kind == "ae":
             raise ConfigError("a plain autoencoder has no prior: prior_components must be 0 for kind 'ae'")
-        if (not isinstance(self.image_shape, tuple) or len(self.image_shape) != 3
-                or any(not _is_int(s) or s < 1 for s in self.image_shape)):
-            raise ConfigError(f"image_shape must be three positive integers (C, H, W), not {self.image_shape!r}")
         c, h, w = self.image_shape
         if self.arch == "conv" and (h % 4 or w % 4):
             raise ConfigError(f"the conv architecture needs H and W divisible by 4, got {self.image_shape}")
         if self.kind == "cvae" and self.num_classes < 2:
             raise ConfigError("a conditional VAE needs num_classes >= 2")
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {', '.join(map(repr, LIKELIHOODS))}, not {self.likelihood!r}")
-        _check_numbers(self, ("decoder_std",))
-        if not self.decoder_std > 0:
-            raise ConfigError(f"decoder_std must be positive, not {self.decoder_std!r}")
 
     @property
     def num_pixels(self) -> int:
@@ -153,6 +236,9 @@ class TrainConfig:
         lr_schedule: `"constant"` or `"cosine"` (cosine decay to `lr * min_lr_ratio` over the run).
         min_lr_ratio: final learning rate as a fraction of `lr` for the cosine schedule.
         beta: weight of the KL term in the objective (beta-VAE; 1 is the ELBO).
+        reconstruction_weight: weight of the reconstruction term in the ELBO objective (1 is the
+            ELBO). 0 trains the KL term alone, which pulls every posterior onto the prior (the
+            "KL only" picture of what each term does); it needs `objective="elbo"`.
         warmup_epochs: the KL weight rises linearly from 0 to `beta` over this many epochs
             (KL warm-up, measured in steps; 0 disables it).
         objective: `"elbo"` or `"iwae"` (importance-weighted bound with `iwae_k` samples).
@@ -185,62 +271,53 @@ class TrainConfig:
         eval_batch_size: batch size for the per-epoch test loss.
     """
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    min_lr_ratio: float = 0.0
-    beta: float = 1.0
-    warmup_epochs: float = 0.0
-    objective: Literal["elbo", "iwae"] = "elbo"
-    iwae_k: int = 1
-    iwae_gradient: Literal["reparam", "dreg"] = "reparam"
-    binarize: Literal["dynamic", "none"] = "dynamic"
-    seed: int = 0
-    train_size: int | None = None
-    val_size: int = 0
-    grad_clip: float | None = None
-    decoder_dropout: float = 0.0
-    prior_lr: float | None = None
-    precision: Literal["fp32", "bf16"] = "fp32"
-    eval_batch_size: int = 1000
+    epochs: int = option(10, "epochs (may be raised when resuming)", at_least=1)
+    batch_size: int = option(128, "images per optimisation step", at_least=1)
+    lr: float = option(1e-3, "peak learning rate of Adam", above=0)
+    lr_schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule")
+    min_lr_ratio: float = option(0.0, "final lr / peak lr for the cosine schedule", at_least=0, at_most=1)
+    beta: float = option(1.0, "KL weight", at_least=0)
+    reconstruction_weight: float = option(1.0, "weight of the reconstruction term (0: the KL term alone)", at_least=0)
+    warmup_epochs: float = option(0.0, "epochs of linear KL warm-up from 0 to beta", at_least=0, flag="--warmup")
+    objective: Objective = option("elbo", "training objective: the ELBO or the IWAE bound")
+    iwae_k: int = option(1, "samples per image for --objective iwae", at_least=1)
+    iwae_gradient: Literal["reparam", "dreg"] = option("reparam", "gradient estimator for --objective iwae: reparam or "
+                                                                  "dreg (doubly reparameterized)")
+    binarize: Literal["dynamic", "none"] = option("dynamic", "dynamic binarization or gray levels")
+    seed: int = option(0, "seeds initialisation, shuffling, binarization and noise", at_least=0)
+    train_size: int | None = option(None, "use only the first N training images", at_least=1)
+    val_size: int = option(0, "hold out the last N training images as a validation split, never trained on; its loss "
+                              "is recorded every epoch. Choose models on it, not on the test set", at_least=0)
+    grad_clip: float | None = option(None, "clip the global gradient norm to this value", above=0)
+    decoder_dropout: float = option(0.0, "dropout on the MLP decoder's hidden layers while training", at_least=0, below=1)
+    prior_lr: float | None = option(None, "peak learning rate of a learned prior (default: --lr)", above=0)
+    precision: Precision = option("fp32", "bf16: run the networks in bfloat16 while training, the rest in float32")
+    eval_batch_size: int = option(1000, "batch size of the per-epoch test and validation loss", at_least=1)
 
     def __post_init__(self) -> None:
-        _check_ints(self, ("epochs", "batch_size", "iwae_k", "eval_batch_size"), 1)
-        _check_ints(self, ("seed", "val_size"), 0)
-        _check_numbers(self, ("lr", "min_lr_ratio", "beta", "warmup_epochs", "decoder_dropout"))
-        if self.train_size is not None:
-            _check_ints(self, ("train_size",), 1)
-        if self.prior_lr is not None:
-            _check_numbers(self, ("prior_lr",))
-            if not self.prior_lr > 0:
-                raise ConfigError(f"prior_lr must be positive, not {self.prior_lr!r}")
-        if self.grad_clip is not None:
-            _check_numbers(self, ("grad_clip",))
-            if not self.grad_clip > 0:
-                raise ConfigError(f"grad_clip must be positive, not {self.grad_clip!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"min_lr_ratio must lie in [0, 1], not {self.min_lr_ratio!r}")
-        if not 0 <= self.decoder_dropout < 1:
-            raise ConfigError(f"decoder_dropout must lie in [0, 1), not {self.decoder_dropout!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive, not {self.lr!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ConfigError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
-        if not self.beta >= 0 or not self.warmup_epochs >= 0:
-            raise ConfigError("beta and warmup_epochs must be >= 0")
-        if self.objective not in ("elbo", "iwae") or self.iwae_k < 1:
-            raise ConfigError("objective must be 'elbo' or 'iwae' and iwae_k >= 1")
-        if self.iwae_gradient not in ("reparam", "dreg"):
-            raise ConfigError(f"iwae_gradient must be 'reparam' or 'dreg', not {self.iwae_gradient!r}")
+        check_fields(self)
         if self.iwae_gradient == "dreg" and self.objective != "iwae":
             raise ConfigError("iwae_gradient 'dreg' estimates the IWAE bound's gradient: it needs objective 'iwae'")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', not {self.precision!r}")
-        if self.binarize not in ("dynamic", "none"):
-            raise ConfigError(f"binarize must be 'dynamic' or 'none', not {self.binarize!r}")
-        if self.train_size is not None and self.train_size < 1:
-            raise ConfigError("train_size must be positive")
+        if self.reconstruction_weight != 1 and self.objective != "elbo":
+            raise ConfigError("reconstruction_weight weighs a term of the ELBO: it needs objective 'elbo' "
+                              "(the IWAE bound has no separate terms)")
+
+
+def check_run(model: ModelConfig, train: TrainConfig) -> None:
+    """Refuse a training config that cannot train this model (before anything is written or read).
+
+    Raises:
+        ConfigError: an autoencoder with the IWAE objective or without its reconstruction term, or a Gaussian
+            decoder on binarized digits.
+    """
+    if model.kind == "ae" and train.objective == "iwae":
+        raise ConfigError("an autoencoder cannot be trained with the IWAE objective (it has no posterior)")
+    if model.kind == "ae" and train.reconstruction_weight == 0:
+        raise ConfigError("an autoencoder's only loss is its reconstruction term: reconstruction_weight 0 leaves nothing "
+                          "to train (the KL term alone needs a vae)")
+    if model.is_gaussian and train.binarize != "none":
+        raise ConfigError(f"a Gaussian decoder (likelihood {model.likelihood!r}) is a density on gray levels: "
+                          "train it with binarize 'none' (--binarize none), not on binarized digits")
 
 
 def to_dict(config: ModelConfig | TrainConfig) -> dict[str, Any]:
@@ -277,6 +354,15 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+def write_jsonl(path: str | Path, records: typing.Iterable[dict[str, Any]], append: bool = False) -> None:
+    """Write records as JSON lines, one per line: the file's new content, or added to its end with `append`.
+
+    The one writer of history.jsonl (with [`read_jsonl`][vae.config.read_jsonl], its one reader).
+    """
+    with Path(path).open("a" if append else "w") as f:
+        f.writelines(json.dumps(record) + "\n" for record in records)
+
+
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read a `config.json`, with a clear error for a missing or malformed file."""
     path = Path(path)
@@ -292,4 +378,4 @@ def load_model_config(path: str | Path) -> ModelConfig:
     return from_dict(ModelConfig, data)
 
 
-__all__ = ["ConfigError", "ModelConfig", "TrainConfig", "from_dict", "to_dict"]
+__all__ = ["ConfigError", "ModelConfig", "TrainConfig", "check_fields", "check_run", "choices", "from_dict", "option", "to_dict"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import VAE
+from .models import EncoderDecoder
 
 CLASSIFIERS = ("logistic", "knn")
 
@@ -61,7 +61,7 @@ def _check_labels(labels: torch.Tensor, rows: int | None = None, what: str = "fe
 
 
 @torch.no_grad()
-def latent_features(model: VAE, images: torch.Tensor, batch_size: int = 1000, y: torch.Tensor | None = None) -> torch.Tensor:
+def latent_features(model: EncoderDecoder, images: torch.Tensor, batch_size: int = 1000, y: torch.Tensor | None = None) -> torch.Tensor:
     r"""The frozen encoder's posterior means $\mu_\phi(x)$ as features: images (N, C, H, W) -> (N, D).
 
     Computed in eval mode, without gradients, `batch_size` images at a time.

@@ -54,7 +54,7 @@ from typing import NamedTuple
 import torch
 
 from .linear import PCA
-from .models import VAE, Autoencoder
+from .models import VAE, Autoencoder, EncoderDecoder
 from .objectives import gaussian_log_density
 
 NOISE_KINDS = ("gaussian", "salt_pepper", "flip")
@@ -214,7 +214,7 @@ def _check_args(model: object, x: torch.Tensor, mask: torch.Tensor, method: str,
         raise ValueError(f"burn_in must be an integer from 0 to steps - 1 = {steps - 1}, not {burn_in!r}")
     mask = check_mask(x, mask)
     if method in ("one_pass", *ITERATIVE_METHODS):
-        if not isinstance(model, VAE):
+        if not isinstance(model, EncoderDecoder):
             raise ValueError(f"method {method!r} needs a VAE (e.g. vae.load('default')), not {type(model).__name__}")
         if tuple(x.shape[1:]) != tuple(model.config.image_shape):
             raise ValueError(f"the model expects images of shape {model.config.image_shape}, not {tuple(x.shape[1:])}")
@@ -252,7 +252,7 @@ def _pca_fill(pca: PCA, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _chain(
-    model: VAE, x: torch.Tensor, mask: torch.Tensor, steps: int, burn_in: int, metropolis: bool,
+    model: EncoderDecoder, x: torch.Tensor, mask: torch.Tensor, steps: int, burn_in: int, metropolis: bool,
     generator: torch.Generator | None, y: torch.Tensor | None,
 ) -> Iterator[ImputationStep]:
     """The pseudo-Gibbs chain, with the Metropolis-Hastings correction on z when `metropolis`."""
@@ -263,9 +263,10 @@ def _chain(
     z_prev = out_prev = None
     for t in range(1, steps + 1):
         mu, logvar = model.encode(state, y)  # q(z | x_t), (B, D) each
-        z = model.reparameterize(mu, logvar, generator)  # proposal z' ~ q(z | x_t), (B, D)
+        # proposal z' ~ q(z | x_t), (B, D); an autoencoder's code is a point (its chain is pseudo-Gibbs without z noise)
+        z = model.reparameterize(mu, logvar, generator) if isinstance(model, VAE) else mu
         out = model.decode(z, y)  # the parameters of p(x | z'): logits (or Gaussian means), (B, C, H, W)
-        if metropolis and z_prev is not None:
+        if metropolis and z_prev is not None:  # a VAE: `_check_args` refuses MwG for an autoencoder
             # log rho = [log p(x_t|z') + log p(z') - log q(z'|x_t)] - [the same at z_{t-1}]; x_t includes x_m^(t-1)
             log_w_new = model.log_px(state, out) + model.prior.log_prob(z) - gaussian_log_density(z, mu, logvar)
             log_w_old = model.log_px(state, out_prev) + model.prior.log_prob(z_prev) - gaussian_log_density(z_prev, mu, logvar)
@@ -287,7 +288,7 @@ def _chain(
 
 
 def impute_steps(
-    model: VAE | PCA | torch.Tensor, x: torch.Tensor, mask: torch.Tensor, method: str = "pseudo_gibbs", steps: int = 50,
+    model: EncoderDecoder | PCA | torch.Tensor, x: torch.Tensor, mask: torch.Tensor, method: str = "pseudo_gibbs", steps: int = 50,
     generator: torch.Generator | None = None, burn_in: int = 0, y: torch.Tensor | None = None,
 ) -> Iterator[ImputationStep]:
     r"""Impute step by step: yields an [`ImputationStep`][vae.impute.ImputationStep] after every step.
@@ -302,11 +303,11 @@ def impute_steps(
 
 @torch.no_grad()  # on a generator function, torch disables gradients around each step only, not between them
 def _steps(
-    model: VAE | PCA | torch.Tensor, x: torch.Tensor, mask: torch.Tensor, method: str, steps: int,
+    model: EncoderDecoder | PCA | torch.Tensor, x: torch.Tensor, mask: torch.Tensor, method: str, steps: int,
     generator: torch.Generator | None, burn_in: int, y: torch.Tensor | None,
 ) -> Iterator[ImputationStep]:
     if method in ITERATIVE_METHODS:
-        assert isinstance(model, VAE)
+        assert isinstance(model, EncoderDecoder)
         was_training = model.training
         model.eval()  # for the whole stream; restored when it ends or is closed
         try:
@@ -315,7 +316,7 @@ def _steps(
             model.train(was_training)
         return
     if method == "one_pass":
-        assert isinstance(model, VAE)
+        assert isinstance(model, EncoderDecoder)
         was_training = model.training
         model.eval()
         fill = model.reconstruct(torch.where(mask, 0.0, x).float(), y)  # decoder mean at the posterior mean
@@ -331,7 +332,7 @@ def _steps(
 
 
 def impute(
-    model: VAE | PCA | torch.Tensor, x: torch.Tensor, mask: torch.Tensor, method: str = "pseudo_gibbs", steps: int = 50,
+    model: EncoderDecoder | PCA | torch.Tensor, x: torch.Tensor, mask: torch.Tensor, method: str = "pseudo_gibbs", steps: int = 50,
     generator: torch.Generator | None = None, burn_in: int = 0, y: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Fill in the missing pixels of images: x (B, C, H, W), mask (B, C, H, W) or (C, H, W) -> (B, C, H, W).

@@ -1,7 +1,7 @@
 r"""Latent-space operations: interpolation, traversal, the manifold grid and prior sampling.
 
 All functions work on latent codes (B, D) and return codes; decode them with
-[`VAE.decode`][vae.models.VAE.decode] (or [`decode_images`][vae.latent.decode_images] for pixel
+[`decode`][vae.models.EncoderDecoder.decode] (or [`decode_images`][vae.latent.decode_images] for pixel
 probabilities).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .models import VAE
+from .models import EncoderDecoder
 from .priors import check_sampling, draw_device
 
 
@@ -103,7 +103,7 @@ def sample_prior(
 
 
 @torch.no_grad()
-def decode_images(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+def decode_images(model: EncoderDecoder, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Decoder means (pixel probabilities) for codes z (B, D): -> (B, C, H, W) in [0, 1]."""
     device = next(model.parameters()).device
     y = None if y is None else y.to(device)
