@@ -565,3 +565,23 @@ def test_sample_from_an_autoencoder_decodes_standard_normal_codes(tmp_path: Path
     expected = vae.decode_images(model, vae.sample_prior(4, 2, generator=torch.Generator().manual_seed(1)))
     grid = np.asarray(Image.open(out).convert("L"), dtype=np.float32) / 255  # 2 x 2 tiles of 28 px with 2 px padding
     torch.testing.assert_close(torch.from_numpy(grid[2:30, 2:30]), expected[0, 0], atol=1 / 255 + 1e-6, rtol=0)
+
+
+def test_snapshots_flag_reaches_the_training_loop(tmp_path: Path) -> None:
+    """`vae train --snapshots` asks the training loop for per-epoch snapshots (tests/test_movie.py checks what it keeps);
+    without the flag none are asked for, and the flag is no config field (a run's recorded configs do not change)."""
+    import dataclasses
+
+    seen = []
+
+    def fake_train(model_config, train_config, out, *args, **kwargs):
+        seen.append(kwargs["snapshots"])
+        return [{"epoch": 1, "test_loss": 100.0, "wall_seconds": 1.0}]
+
+    tiny = vae.MNIST(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    with mock.patch("vae.training.train", fake_train), mock.patch("vae.data.load_mnist", lambda *args: tiny):
+        assert vae_cli("train", "--out", tmp_path / "movie", "--snapshots", "--no-progress")[0] == 0
+        assert vae_cli("train", "--out", tmp_path / "plain", "--no-progress")[0] == 0
+    assert seen == [True, False]
+    assert "snapshots" not in {f.name for f in dataclasses.fields(vae.TrainConfig)}
+    assert "--snapshots" in json.loads((tmp_path / "movie" / "command.json").read_text())["command"]

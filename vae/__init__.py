@@ -27,6 +27,7 @@ from .impute import ImputationStep, add_noise, check_mask, impute, impute_steps,
 from .latent import decode_images, lerp, manifold_grid, sample_prior, slerp, traverse
 from .linear import PCA, PPCA, fit_pca, fit_ppca
 from .models import VAE, Autoencoder, EncoderDecoder, NotVariationalError, build_model, num_parameters
+from .movie import write_movie
 from .objectives import (
     ElboTerms,
     bernoulli_log_likelihood,
@@ -116,4 +117,5 @@ __all__ = [
     "train",
     "training_loss",
     "traverse",
+    "write_movie",
 ]

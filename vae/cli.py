@@ -1,4 +1,4 @@
-"""The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export` and `vae data`.
+"""The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export`, `vae movie` and `vae data`.
 
 Argument parsing and dispatch only: each command calls the package (training in
 [`vae.training`][vae.training], records in [`vae.runs`][vae.runs], scores in
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(t.add_argument_group("optimisation"), TrainConfig)
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
+    t.add_argument("--snapshots", action="store_true",
+                   help="keep a small per-epoch snapshot (test codes, reconstructions, samples) in RUN/snapshots/ for "
+                        "`vae movie`; a run that has them keeps taking them when resumed")
     _add_data_args(t)
 
     e = sub.add_parser("evaluate", help="test (or validation) ELBO and NLL (IWAE bound) of a model")
@@ -102,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run", help="run folder (its checkpoint/ is exported)")
     x.add_argument("dest", help="model folder to write (e.g. vae/pretrained/default)")
     x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
+
+    m = sub.add_parser("movie", help="an animation of a run's training, one frame per epoch, from its snapshots",
+                       description="Draw a training movie from the per-epoch snapshots of a `vae train --snapshots` run: "
+                                   "the latent map of test digits coloured by digit, the decoded grid (2-D models), "
+                                   "reconstructions and samples, with the epoch and its losses on every frame.")
+    m.add_argument("run", help="run folder of a `vae train --snapshots` run")
+    m.add_argument("--out", required=True, help="the animation to write: .webp or .gif")
+    m.add_argument("--frame-ms", type=int, default=400, help="milliseconds per frame (default 400)")
+    m.add_argument("--hold-ms", type=int, default=2000, help="milliseconds the last frame shows (default 2000)")
+    m.add_argument("--quality", type=int, default=80, help="WebP quality 1-100, 100 lossless (default 80)")
 
     d = sub.add_parser("data", help="where MNIST is looked for and whether it is there; `vae data download` fetches it",
                        description="Show the data root and whether the four MNIST files are in it (exit status 0 when "
@@ -157,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = Command.load(out)
         dataclasses.replace(record, resumed=(*record.resumed, Resumption(_command_line(), start.epoch))).save(out)
     history = train(start.model_config, start.train_config, out, train_data, test_data, device=args.device, resume=args.resume,
-                    progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from)
+                    progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from,
+                    snapshots=args.snapshots)
     last = history[-1]
     val = f"val -ELBO {last['val_loss']:.2f}, " if "val_loss" in last else ""
     density = " (a density on gray levels)" if start.model_config.is_gaussian else ""
@@ -242,6 +256,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_movie(args: argparse.Namespace) -> int:
+    from .movie import write_movie
+
+    frames = write_movie(args.run, args.out, args.frame_ms, args.hold_ms, args.quality)
+    print(f"wrote {frames} frames to {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     import os
 
@@ -285,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .training import TrainingDiverged
 
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "data": cmd_data}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "movie": cmd_movie,
+                "data": cmd_data}
     try:
         return commands[args.command](args)
     except (DataError, CheckpointError, ConfigError, TrainingDiverged, ValueError, FileNotFoundError) as err:

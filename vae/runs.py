@@ -10,6 +10,7 @@ A **run folder**, written by `vae train --out RUN` (or [`vae.train`][vae.trainin
 | `checkpoint/state.json` | [`CheckpointState`][vae.runs.CheckpointState] | epochs done, training config, parameter count |
 | `checkpoint/metrics.json` | an epoch record | the last line of `history.jsonl` |
 | `evaluation.json` | [`vae.evaluate`][vae.evaluation.evaluate]'s dict | optional: `vae evaluate RUN --out RUN/evaluation.json` |
+| `snapshots/epoch_XXXX.safetensors` | [`Snapshot`][vae.movie.Snapshot] | optional (`vae train --snapshots`): one training-movie frame's data per epoch |
 
 [`Run.load`][vae.runs.Run.load] reads them all (none of the weights); a run's
 [`stages`][vae.runs.Run.stages] and [`curve`][vae.runs.Run.curve] count a fine-tuning run on from

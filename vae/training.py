@@ -19,8 +19,10 @@ With a run folder, every epoch writes into it:
 - one line of `history.jsonl` with the epoch's metrics: the training averages, the test loss and,
   with `val_size > 0`, the loss on the validation split held out of the training set (`val_loss`,
   `val_reconstruction`, `val_kl`), the number to choose models and stopping epochs on;
-- `grids/epoch_XXXX.png` — test digits, their reconstructions and samples from fixed prior codes
-  (assemble a training movie with e.g. `ffmpeg -i grids/epoch_%04d.png movie.gif`).
+- `grids/epoch_XXXX.png` — test digits, their reconstructions and samples from fixed prior codes;
+- with `snapshots=True` (`vae train --snapshots`), `snapshots/epoch_XXXX.safetensors` — what the
+  training movie's frame of the epoch shows (see [`vae.movie`][vae.movie]), written before the
+  checkpoint; a resumed run that has them keeps taking them.
 
 Without one (`out_dir=None`) the run stays in memory: the same epochs and records, no files (see
 [`vae.runs`][vae.runs] for what a run folder holds).
@@ -44,6 +46,7 @@ from .data import MNIST, binarize, binarized_test_set
 from .evaluation import average_loss
 from .latent import sample_prior
 from .models import VAE, EncoderDecoder, build_model, num_parameters
+from .movie import MAP_DIGITS, MovieInputs, has_snapshots, keep_snapshots, take_snapshot, write_snapshot
 from .objectives import iwae_bound
 from .runs import CheckpointState, Run, resume_or_init
 
@@ -199,6 +202,7 @@ def train(
     init_from: str | Path | None = None,
     callback: Callable[[TrainingProgress], bool | None] | None = None,
     callback_every: int = 100,
+    snapshots: bool = False,
 ) -> list[dict[str, Any]]:
     """Train a model, recording every epoch: with a run folder, a checkpoint, a history line and a grid.
 
@@ -224,6 +228,9 @@ def train(
             run. Returning True stops training cleanly after that step: the epochs finished so far
             are recorded (and checkpointed), a partial epoch is not, and a run folder can be resumed.
         callback_every: steps between calls (at least 1).
+        snapshots: keep a snapshot of every epoch for the training movie in `out_dir/snapshots/`
+            (see [`vae.movie`][vae.movie]). A run folder that holds snapshots keeps taking them when
+            resumed, whatever this says; the snapshots of epochs after the resumed checkpoint are dropped.
 
     Returns:
         The per-epoch metrics of the whole run (including epochs before a resume).
@@ -234,6 +241,8 @@ def train(
     """
     if callback_every < 1:
         raise ConfigError(f"callback_every must be a positive number of steps, not {callback_every!r}")
+    if snapshots and out_dir is None:
+        raise ConfigError("snapshots are kept in the run folder: give out_dir, or train in memory without snapshots")
     start = resume_or_init(out_dir, model_config, train_config, resume=resume, init_from=init_from)
     train_data, val_data = _validation_split(train_data, train_config)
     if len(train_data) == 0:
@@ -244,7 +253,7 @@ def train(
     optimizer = torch.optim.Adam(_param_groups(model, train_config), lr=train_config.lr)
     start.restore(model, optimizer)
     loop = _Loop(model, optimizer, train_config, train_data, dev, _run_folder(out_dir), callback, callback_every, progress, grids)
-    loop.prepare(start.epoch, test_data, val_data)
+    loop.prepare(start.epoch, test_data, val_data, snapshots)
     for epoch in range(start.epoch, train_config.epochs):
         if _train_epoch(loop, epoch):
             break
@@ -276,15 +285,19 @@ class _Loop:
     history: list[dict[str, Any]] = field(default_factory=list)
     scored: dict[str, MNIST] = field(default_factory=dict)  # "test", "val": what the per-epoch losses score
     grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # test digits, their labels, fixed prior codes
+    movie: MovieInputs | None = None  # what the snapshots are made from (None: no snapshots)
     started: float = 0.0  # perf_counter() at the run's wall-clock 0 (earlier when resumed)
 
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.data) / self.config.batch_size)
 
-    def prepare(self, epoch: int, test: MNIST, val: MNIST) -> None:
-        """The history so far, the fixed images the epochs score and draw, and the wall clock."""
+    def prepare(self, epoch: int, test: MNIST, val: MNIST, snapshots: bool = False) -> None:
+        """The history (and snapshots) so far, the fixed images the epochs score and draw, and the wall clock."""
         self.history = self.run.keep_epochs(epoch) if self.run is not None else []
+        if self.run is not None:
+            keep_snapshots(self.run.folder, epoch)
+            snapshots = snapshots or has_snapshots(self.run.folder)  # a run that takes them keeps taking them
         bits = self.config.binarize == "dynamic"  # one fixed binarization of the scored images
         self.scored = {name: MNIST(binarized_test_set(split) if bits else split.images, split.labels) for name, split in
                        (("test", test), ("val", val))}
@@ -292,6 +305,8 @@ class _Loop:
         z = (self.model.prior.sample(30, generator=codes) if isinstance(self.model, VAE)  # (30, D)
              else sample_prior(30, self.model.config.latent_dim, generator=codes, device=self.device))  # no prior: N(0, I)
         self.grid = (self.scored["test"].images[:10], test.labels[:10], z)
+        if snapshots and self.run is not None:
+            self.movie = MovieInputs(self.scored["test"].images[:MAP_DIGITS], test.labels[:MAP_DIGITS], z)
         self.started = time.perf_counter() - (self.history[-1]["wall_seconds"] if self.history else 0.0)
 
 
@@ -376,6 +391,8 @@ def _end_epoch(loop: _Loop, epoch: int, sums: dict[str, float], last: TrainingPr
     }
     loop.history.append(record)
     if loop.run is not None:
+        if loop.movie is not None:  # before the checkpoint: every checkpointed epoch has its snapshot
+            write_snapshot(loop.run.folder, take_snapshot(model, loop.movie, epoch + 1))
         state = CheckpointState(epoch + 1, config, num_parameters(model))
         write_checkpoint(loop.run.folder, model, loop.optimizer, state.to_dict(), record)
         loop.run.append_epoch(record)
