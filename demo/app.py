@@ -6,8 +6,13 @@ Six tabs, one builder function each; every action is also a named API endpoint (
 from the internet: system fonts, no analytics, no version check.
 
 Environment: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (host and port, as on a Hugging Face Space),
-VAE_DEMO_DOCS_URL (base URL of the documentation), VAE_DEMO_MODELS_DIR (extra model folders),
-VAE_DEMO_ECHO=1 (mount the hidden `/echo` endpoint used by benchmarks/demo_latency.py).
+VAE_DEMO_DOCS_DIR (the built docs site to serve under /docs, default `site/` beside `demo/`),
+VAE_DEMO_DOCS_URL (base URL of the documentation when no site is built), VAE_DEMO_MODELS_DIR
+(extra model folders), VAE_DEMO_ECHO=1 (mount the hidden `/echo` endpoint used by
+benchmarks/demo_latency.py).
+
+How the app is served (the docs site under /docs for the "Read more" links, the memory limits)
+is in `serving.py`.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 
 import gradio as gr
 from handlers import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, MAX_IMAGE_SIDE, SAMPLING_MODELS, Explorer
+from serving import DOCS_DIR, DOCS_ROUTE, MAX_SESSIONS, NO_DOCS, docs_base, docs_routes, tune_malloc
 from widgets import (
+    CACHE_SECONDS,
     CSS,
     DIGIT_COLORS,
+    CachedImage,
     CheckedDropdown,
     CheckedNumber,
     CheckedRadio,
@@ -47,24 +55,29 @@ from widgets import (
     offline_theme,
 )
 
-DEFAULT_DOCS_URL = "https://example.org/vae-explorer/"  # placeholder (pyproject's Documentation URL); nothing is fetched
 MAX_SEED = 2**31 - 1
 CONCURRENCY = 2  # jobs run at once per endpoint; the models are small and the CPU is shared
 
 
 class Page:
-    """What every tab builder needs: the handlers, the docs base URL and the example files."""
+    """What every tab builder needs: the handlers, the docs base URL and the example files.
 
-    def __init__(self, explorer: Explorer, docs_url: str) -> None:
+    `docs_base` is a URL ending in "/" ("docs/" for the site served by the app), or "" when there
+    are no docs to link to: the links then name the source Markdown page instead.
+    """
+
+    def __init__(self, explorer: Explorer, docs_base: str) -> None:
         self.explorer = explorer
-        self.docs_url = docs_url.rstrip("/") + "/" if docs_url else ""
+        self.docs_base = docs_base
         self.examples = explorer.example_paths()
         self.drawing_endpoint_done = False
 
     def link(self, page: str, text: str) -> str:
-        """A Markdown link to a docs page (`theory/elbo.md#anchor`) under the configured base URL."""
+        """A Markdown link to a docs page (`theory/elbo.md#anchor`) under the docs base, or its source file's name."""
         path, _, anchor = page.partition("#")
-        url = self.docs_url + path.removesuffix(".md") + "/" + (f"#{anchor}" if anchor else "")
+        if not self.docs_base:
+            return f"{text} (`docs/{path}`)"
+        url = self.docs_base + path.removesuffix(".md") + "/" + (f"#{anchor}" if anchor else "")
         return f"[{text}]({url})"
 
     def intro(self, text: str, *pages: tuple[str, str]) -> None:
@@ -149,21 +162,21 @@ def reconstruction_tab(page: Page, tab: gr.Tab) -> None:
             button = gr.Button("Reconstruct", variant="primary", elem_id="recon-button")
         with gr.Column(scale=2):
             with gr.Row():
-                seen = gr.Image(
+                seen = CachedImage(
                     label="Input as the model sees it (28×28)",
                     format="png",
                     elem_classes="pixelated",
                     height=180,
                     elem_id="recon-seen",
                 )
-                mean = gr.Image(
+                mean = CachedImage(
                     label="Reconstruction (decoder mean)",
                     format="png",
                     elem_classes="pixelated",
                     height=180,
                     elem_id="recon-mean",
                 )
-            samples = gr.Image(
+            samples = CachedImage(
                 label="Stochastic reconstructions: decodes of z ~ q(z|x)",
                 format="png",
                 elem_classes="pixelated",
@@ -211,7 +224,7 @@ def sampling_tab(page: Page, tab: gr.Tab) -> None:
             temperature = checked_slider(0.0, 2.0, 1.0, step=0.05, label="temperature")
             seed = seed_number()
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
-            grid = gr.Image(label="Samples", format="png", elem_classes="pixelated", height=360, elem_id="sample-grid")
+            grid = CachedImage(label="Samples", format="png", elem_classes="pixelated", height=360, elem_id="sample-grid")
         with gr.Column():
             gr.Markdown(f"**Conditional samples** (model `{CONDITIONAL_MODEL}`)")
             digit = checked_slider(0, 9, 3, step=1, label="digit")
@@ -219,7 +232,7 @@ def sampling_tab(page: Page, tab: gr.Tab) -> None:
             temperature_c = checked_slider(0.0, 2.0, 1.0, step=0.05, label="temperature")
             seed_c = seed_number()
             button_c = gr.Button("Sample this digit", variant="primary", elem_id="sample-digit-button")
-            grid_c = gr.Image(
+            grid_c = CachedImage(
                 label="Samples of one digit", format="png", elem_classes="pixelated", height=360, elem_id="sample-digit-grid"
             )
     button.click(page.explorer.sample, [model, n, temperature, seed], grid, api_name="sample")
@@ -245,7 +258,7 @@ def interpolation_tab(page: Page, tab: gr.Tab) -> None:
         method = CheckedRadio(["spherical", "linear"], value="spherical", label="interpolation")
     button = gr.Button("Interpolate", variant="primary", elem_id="interp-button")
     with gr.Row():
-        strip = gr.Image(
+        strip = CachedImage(
             label="Decoded path (first = decode of the first digit's code, last = the second's)",
             format="png",
             elem_classes="pixelated",
@@ -253,7 +266,7 @@ def interpolation_tab(page: Page, tab: gr.Tab) -> None:
             height=140,
             elem_id="interp-strip",
         )
-        gif = gr.Image(label="Animation", type="filepath", elem_classes="pixelated", scale=1, height=140, elem_id="interp-gif")
+        gif = CachedImage(label="Animation", format="gif", elem_classes="pixelated", scale=1, height=140, elem_id="interp-gif")
     button.click(page.explorer.interpolate, [image_a, image_b, model, steps, method], [strip, gif], api_name="interpolate")
 
 
@@ -284,7 +297,7 @@ def latent_space_tab(page: Page, tab: gr.Tab) -> None:
         )
         with gr.Column(scale=2):
             n = checked_slider(2, 25, 15, step=1, label="grid size")
-            grid = gr.Image(
+            grid = CachedImage(
                 label="Decoded grid (rows: z2 from high to low; columns: z1 from low to high)",
                 format="png",
                 elem_classes="pixelated",
@@ -295,7 +308,9 @@ def latent_space_tab(page: Page, tab: gr.Tab) -> None:
         z1 = checked_slider(-4, 4, 0.0, step=0.05, label="z1", limits=(-1e6, 1e6))
         z2 = checked_slider(-4, 4, 0.0, step=0.05, label="z2", limits=(-1e6, 1e6))
         with gr.Column():
-            point = gr.Image(label="Decode of (z1, z2)", format="png", elem_classes="pixelated", height=200, elem_id="map-point")
+            point = CachedImage(
+                label="Decode of (z1, z2)", format="png", elem_classes="pixelated", height=200, elem_id="map-point"
+            )
             decode = gr.Button("Decode point", elem_id="point-button")
     ex = page.explorer
     show.click(ex.latent_map, model, scatter, api_name="latent_map").then(ex.manifold, [model, n], grid, api_name="manifold")
@@ -348,7 +363,7 @@ def comparison_tab(page: Page, tab: gr.Tab) -> None:
                 color_map=DIGIT_COLORS,
                 elem_classes="legend-below",
             )
-            ae_grid = gr.Image(
+            ae_grid = CachedImage(
                 label="Autoencoder: decodes of codes drawn uniformly over its region",
                 format="png",
                 elem_classes="pixelated",
@@ -366,7 +381,7 @@ def comparison_tab(page: Page, tab: gr.Tab) -> None:
                 color_map=DIGIT_COLORS,
                 elem_classes="legend-below",
             )
-            vae_grid = gr.Image(
+            vae_grid = CachedImage(
                 label="VAE: decodes of codes drawn from the prior N(0, I)",
                 format="png",
                 elem_classes="pixelated",
@@ -398,14 +413,14 @@ def traversal_tab(page: Page, tab: gr.Tab) -> None:
             span = checked_slider(0.5, 5.0, 3.0, step=0.1, label="span")
             steps = checked_slider(3, 21, 11, step=1, label="steps")
             button = gr.Button("Traverse", variant="primary", elem_id="traverse-button")
-            strip = gr.Image(
+            strip = CachedImage(
                 label="Decodes along the dimension (left: −span, right: +span)",
                 format="png",
                 elem_classes="pixelated",
                 height=120,
                 elem_id="traverse-strip",
             )
-            top = gr.Image(
+            top = CachedImage(
                 label="The same sweep for the dimensions this digit uses most (one row each, listed below)",
                 format="png",
                 elem_classes="pixelated",
@@ -421,14 +436,16 @@ def traversal_tab(page: Page, tab: gr.Tab) -> None:
     button.click(page.explorer.traverse, [image, model, dimension, span, steps], [strip, top, note], api_name="traverse")
 
 
-def build_app(explorer: Explorer, docs_url: str = DEFAULT_DOCS_URL, echo: bool = False) -> gr.Blocks:
-    """The Blocks app with its queue configured (not launched)."""
-    page = Page(explorer, docs_url)
-    with gr.Blocks(title="vae-explorer", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+def build_app(explorer: Explorer, docs_base: str = "", echo: bool = False) -> gr.Blocks:
+    """The Blocks app with its queue configured (not launched); `docs_base` as for `Page`."""
+    page = Page(explorer, docs_base)
+    with gr.Blocks(title="vae-explorer", analytics_enabled=False, delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
         gr.Markdown(
             "# vae-explorer\nVariational autoencoders on MNIST, live: reconstruct, sample, interpolate and explore latent spaces. "
             f"Images up to {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels. " + page.link("demo.md", "How to read this demo")
         )
+        if not docs_base:
+            gr.Markdown(NO_DOCS, elem_id="no-docs")
         missing = explorer.missing_models()
         if missing:
             gr.Markdown(
@@ -465,9 +482,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")), help="port (default $GRADIO_SERVER_PORT or 7860)"
     )
     p.add_argument(
+        "--docs-dir",
+        type=Path,
+        default=Path(env.get("VAE_DEMO_DOCS_DIR") or DOCS_DIR),
+        help=f"built documentation site served under /{DOCS_ROUTE} for the tab links (default $VAE_DEMO_DOCS_DIR or "
+        "site/ beside demo/, what `mkdocs build` writes)",
+    )
+    p.add_argument(
         "--docs-url",
-        default=env.get("VAE_DEMO_DOCS_URL", DEFAULT_DOCS_URL),
-        help="base URL of the documentation site for the tab links",
+        default=env.get("VAE_DEMO_DOCS_URL", ""),
+        help="base URL of a published documentation site, linked to when --docs-dir holds no built site "
+        "(default $VAE_DEMO_DOCS_URL)",
     )
     p.add_argument(
         "--models-dir",
@@ -477,24 +502,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per request (default 1; requests run in parallel)")
     p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=env.get("VAE_DEMO_MAX_SESSIONS") or str(MAX_SESSIONS),  # a string default goes through `type`: clear errors
+        help=f"sessions whose state Gradio keeps in memory, the oldest dropped first (default $VAE_DEMO_MAX_SESSIONS or "
+        f"{MAX_SESSIONS}; about half a megabyte each)",
+    )
+    p.add_argument(
         "--echo",
         action="store_true",
         default=env.get("VAE_DEMO_ECHO") == "1",
         help="mount the hidden /echo endpoint (benchmarks)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.max_sessions < 1:
+        p.error(f"--max-sessions must be at least 1, not {args.max_sessions}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     import torch
 
     args = parse_args(argv)
+    tune_malloc()  # before any worker thread starts
     torch.set_num_threads(max(1, args.threads))
     explorer = Explorer(models_dir=args.models_dir)
     for name in explorer.missing_models():
         print(f"warning: model {name!r} is not available; the tabs that use it will show an error", file=sys.stderr)
     try:
-        demo = build_app(explorer, docs_url=args.docs_url, echo=args.echo)
+        demo = build_app(explorer, docs_base=docs_base(args.docs_dir, args.docs_url), echo=args.echo)
     finally:
         # Start-up objects (modules, the page) live as long as the server: move them out of the
         # collector's reach, so collections during requests scan only what requests make (a full
@@ -511,6 +547,9 @@ def main(argv: list[str] | None = None) -> None:
         show_error=True,
         max_file_size="20mb",
         mcp_server=False,
+        state_session_capacity=args.max_sessions,
+        # Extra routes go to the FastAPI app Gradio creates (its documented `app_kwargs`), before Gradio's own.
+        app_kwargs={"routes": docs_routes(args.docs_dir)},
     )
 
 

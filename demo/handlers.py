@@ -9,10 +9,7 @@ first use and cached, so the app starts in a few seconds.
 
 from __future__ import annotations
 
-import atexit
 import math
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +39,6 @@ TOP_DIMENSIONS = 5  # dimensions shown in the traversal grid
 PLOT_DECIMALS = 4  # plotted values are sent as JSON: a few decimals are plenty
 COMPARE_BOX = (0.005, 0.995)  # quantiles of the autoencoder codes bounding its random codes
 COMPARE_THIN = 2  # the comparison maps show every 2nd shipped test digit (1,000 per map, each digit halved alike)
-KEEP_FILES = 64  # animated GIFs kept in the temporary folder (older ones were already copied by Gradio)
 
 
 @dataclass(frozen=True)
@@ -72,8 +68,6 @@ class Explorer:
     def __init__(self, models_dir: Path | None = None, examples_dir: Path = EXAMPLES_DIR) -> None:
         self.models_dir = models_dir
         self.examples_dir = examples_dir
-        self.tmp_dir = Path(tempfile.mkdtemp(prefix="vae-demo-"))  # animated GIFs, removed at exit
-        atexit.register(shutil.rmtree, self.tmp_dir, ignore_errors=True)
         self._lock = threading.Lock()
         self._rng_lock = threading.Lock()
         self._models: dict[str, vae.VAE] = {}
@@ -173,14 +167,6 @@ class Explorer:
         except vae.ImageError as err:
             raise gr.Error(f"{name}: {err}") from None
 
-    def _file(self, data: bytes, suffix: str) -> str:
-        """`data` written to a new temporary file (Gradio copies it to its cache); only the newest files are kept."""
-        for old in sorted(self.tmp_dir.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_FILES]:
-            old.unlink(missing_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.tmp_dir, suffix=suffix, delete=False) as f:
-            f.write(data)
-        return f.name
-
     # -- 1. reconstruction ------------------------------------------------------------------
     def drawing_to_image(self, sketch: dict[str, Any]) -> Any:
         """The sketchpad's drawing as a picture for the image inputs (checked: not empty, not too large)."""
@@ -200,7 +186,10 @@ class Explorer:
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             mu, logvar = model.encode(x)  # (1, D) each; an autoencoder's logvar is -inf (a point)
-            z = model.reparameterize(mu.expand(NUM_STOCHASTIC, -1), logvar.expand(NUM_STOCHASTIC, -1), generator)  # (S, D)
+            if model.config.is_variational:
+                z = model.reparameterize(mu.expand(NUM_STOCHASTIC, -1), logvar.expand(NUM_STOCHASTIC, -1), generator)  # (S, D)
+            else:  # an autoencoder's code is a point: every "sample" is the code itself
+                z = mu.expand(NUM_STOCHASTIC, -1)  # (S, D)
             samples = vae.decode_images(model, z)  # (S, 1, 28, 28)
             mean = vae.decode_images(model, mu)  # (1, 1, 28, 28) decoder mean at the posterior mean
         score = float(self._score(model, x)[0])
@@ -246,15 +235,21 @@ class Explorer:
         return tile(vae.decode_images(model, z, y), math.ceil(math.sqrt(n)))
 
     # -- 3. interpolation -------------------------------------------------------------------
-    def interpolate(self, image_a: str, image_b: str, model_name: str, steps: int, method: str) -> tuple[np.ndarray, str]:
-        """Decoded path between the posterior means of two digits: a strip and an animated GIF."""
+    def interpolate(self, image_a: str, image_b: str, model_name: str, steps: int, method: str) -> tuple[np.ndarray, bytes]:
+        """Decoded path between the posterior means of two digits: a strip and an animated GIF (its bytes).
+
+        The GIF is handed to its output component as bytes, which stores them in Gradio's cache
+        itself (`widgets.CachedImage`): no temporary file of the demo's own, so nothing to rotate
+        or clean up. (The former rotation, which kept the newest 64 files, failed under load: two
+        requests pruning at once, one stat()ed a file the other had just deleted.)
+        """
         model = self.model(model_name, IMAGE_MODELS)
         x = torch.stack([self._digit(image_a, "first digit"), self._digit(image_b, "second digit")])  # (2, 1, 28, 28)
         with torch.no_grad():
             z0, z1 = model.embed(x)  # (D,) each
         path = (vae.slerp if method == "spherical" else vae.lerp)(z0, z1, steps)  # (steps, D)
         frames = vae.decode_images(model, path)  # (steps, 1, 28, 28)
-        return tile(frames, steps), self._file(gif_bytes(frames), ".gif")
+        return tile(frames, steps), gif_bytes(frames)
 
     # -- 4. latent space --------------------------------------------------------------------
     def _map_model(self, name: str) -> vae.VAE:

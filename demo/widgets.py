@@ -5,12 +5,22 @@ handler before any work is done: a bad value gets a `gr.Error` that says what is
 server keeps serving. The stock components let some values through unchecked (a NaN number, a
 string for a number) or fail with an unhelpful message, so the demo uses thin subclasses that
 render with the stock front-end code (`get_block_name`) but check their input in `preprocess`.
+
+Output pictures go through `CachedImage`, which writes them into Gradio's cache atomically (see
+`cache_file` for the race this avoids).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import math
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -24,6 +34,7 @@ from pydantic import model_validator
 from vae.preprocess import ImageError, open_image
 
 MAX_LAYERS = 8  # layers a drawing may hold; each one is decoded by Gradio
+CACHE_SECONDS = 3600  # Gradio deletes cached files older than this, checking as often (app.py: Blocks(delete_cache=...))
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 
@@ -172,7 +183,84 @@ class Drawing(EditorData):
         )
 
 
-class DigitUpload(gr.Image):
+# -- output pictures -----------------------------------------------------------------------------
+@functools.cache
+def _cache_secret() -> bytes:
+    """A per-process key for the cache names, so a name does not reveal (or let anyone test for) a picture's content."""
+    return secrets.token_bytes(16)
+
+
+def cache_file(data: bytes, suffix: str, cache_dir: str | Path) -> str:
+    """`data` stored in Gradio's cache folder as `<cache_dir>/<digest>/image.<suffix>`, written atomically; its path.
+
+    Why not let Gradio write it: for a numpy array or a PIL image, Gradio 6 (`processing_utils.
+    save_pil_to_cache`) names the file after a hash of its bytes and rewrites it in place on every
+    request (`Path.write_bytes`: truncate, then write). Two users who get the same picture (same
+    model, seed and settings) share that path, so one request can truncate the file while another
+    is streaming it: the download ends short or empty and the server logs `h11 LocalProtocolError:
+    Too much/little data for declared Content-Length` (tests/test_demo_concurrency.py reproduces it).
+
+    Here the bytes go to a private temporary file in the same folder, which is then renamed over
+    the final name (`os.replace`, atomic on POSIX and Windows): a reader sees the old complete file
+    or the new complete file, never a partial one. A file that already exists is not written again.
+    Identical pictures still share one file (the cache stays small under load).
+
+    Gradio's clean-up (`delete_cache`) removes files older than CACHE_SECONDS by their change time;
+    a reused file keeps its first time. So the digest also covers the current half-period: a name
+    is handed out for at most CACHE_SECONDS / 2 after its file was made, leaving every download at
+    least that long before the clean-up may remove the file.
+
+    Overriding the component's `postprocess` (a documented extension point of Gradio components)
+    was preferred to patching Gradio's private cache functions, whose names and signatures change
+    between releases.
+    """
+    period = int(time.time() // (CACHE_SECONDS / 2))
+    digest = hashlib.blake2b(period.to_bytes(8, "little") + data, key=_cache_secret(), digest_size=20).hexdigest()
+    folder = Path(cache_dir) / digest
+    path = folder / f"image.{suffix}"
+    if path.is_file():
+        return str(path.resolve())
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(dir=folder, prefix=".image.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return str(path.resolve())
+
+
+def encode_picture(value: np.ndarray | Image.Image, fmt: str) -> bytes:
+    """A uint8 gray (H, W) / colour (H, W, C) array or a PIL image encoded as `fmt` (png, webp, ...)."""
+    image = Image.fromarray(value) if isinstance(value, np.ndarray) else value
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+class CachedImage(gr.Image):
+    """A gr.Image whose pictures are written into Gradio's cache atomically (`cache_file`).
+
+    Accepts what gr.Image accepts, and also encoded bytes (an animated GIF with `format="gif"`),
+    which the handlers can return instead of writing a temporary file of their own. Arrays, PIL
+    images and bytes are stored by `cache_file`; a file path is left to Gradio, whose copy of a
+    file is already atomic (`save_file_to_cache`: a staging file renamed into place).
+    """
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def postprocess(self, value: Any) -> ImageData | Any:
+        if isinstance(value, (bytes, np.ndarray, Image.Image)):
+            fmt = (self.format or "png").lower()
+            data = value if isinstance(value, bytes) else encode_picture(value, fmt)
+            return ImageData(path=cache_file(data, fmt, self.GRADIO_CACHE), orig_name=f"image.{fmt}")
+        return super().postprocess(value)
+
+
+class DigitUpload(CachedImage):
     """An image upload passed on as a file path (`type="filepath"`, no mode conversion).
 
     Gradio then reads no pixels: the handler gives the path to `vae.to_mnist`, whose

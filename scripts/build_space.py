@@ -4,8 +4,10 @@ The folder it writes is a complete Gradio Space (see docs/demo.md, "Deploy as a 
 
     README.md          Space card: sdk gradio, sdk_version, app_file demo/app.py
     requirements.txt   the package's runtime dependencies (CPU PyTorch); gradio comes from sdk_version
-    demo/              app.py, handlers.py, widgets.py and examples/ (shipped test digits)
+    demo/              app.py, handlers.py, serving.py, widgets.py and examples/ (shipped test digits)
     vae/               the package, with the pretrained models in vae/pretrained/
+    site/              the built documentation (`mkdocs build`), which the app serves under /docs
+                       for its "Read more" links; left out, with a warning, when it is not built
 
 The package is not pip-installed on the Space: `demo/app.py` puts the Space root on `sys.path` when
 `vae` is not importable. Upload with `hf upload <user>/<space> <out> . --repo-type space` (the
@@ -21,7 +23,7 @@ from pathlib import Path
 import gradio
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_FILES = ("app.py", "handlers.py", "widgets.py")
+DEMO_FILES = ("app.py", "handlers.py", "serving.py", "widgets.py")
 REQUIREMENTS = """\
 --extra-index-url https://download.pytorch.org/whl/cpu
 torch>=2.2
@@ -47,9 +49,17 @@ short_description: Variational autoencoders on MNIST, live
 # vae-explorer
 
 Reconstruct, sample, interpolate and explore the latent spaces of variational autoencoders trained on
-MNIST. Built from the [vae-explorer]({docs_url}) package; every action is also an API endpoint
+MNIST. Built from the vae-explorer package; every action is also an API endpoint
 (see "Use via API" at the bottom of the page).
+
+{docs_line}
 """
+DOCS_SERVED = "The documentation comes with the app: open the app, then `/docs/` (the tabs' \"Read more\" links go there)."
+DOCS_LINKED = "Documentation: <{docs_url}>."
+DOCS_NONE = (
+    "The documentation is not included in this Space: build it with `mkdocs build` in the vae-explorer repository "
+    "and rebuild the Space, to have the app serve it under `/docs/`."
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,8 +70,19 @@ def main(argv: list[str] | None = None) -> None:
         default=gradio.__version__,
         help=f"Gradio version of the Space (default: installed, {gradio.__version__})",
     )
-    p.add_argument("--docs-url", default="https://example.org/vae-explorer/", help="documentation link in the Space card")
+    p.add_argument(
+        "--docs-dir",
+        type=Path,
+        default=ROOT / "site",
+        help="built documentation site to include (default site/, what `mkdocs build` writes)",
+    )
+    p.add_argument(
+        "--docs-url",
+        default="",
+        help="URL of a published copy of the documentation, for the card when the site is not included",
+    )
     args = p.parse_args(argv)
+    site = args.docs_dir if (args.docs_dir / "index.html").is_file() else None
 
     out: Path = args.out.resolve()
     if out == ROOT or ROOT in out.parents and out.parent == ROOT:
@@ -73,7 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copytree(ROOT / "demo" / "examples", out / "demo" / "examples")
     shutil.copytree(ROOT / "vae", out / "vae", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp"))
     (out / "requirements.txt").write_text(REQUIREMENTS)
-    (out / "README.md").write_text(CARD.format(sdk_version=args.sdk_version, docs_url=args.docs_url))
+    if site is not None:
+        shutil.copytree(site, out / "site")
+    docs_line = DOCS_SERVED if site is not None else DOCS_LINKED.format(docs_url=args.docs_url) if args.docs_url else DOCS_NONE
+    (out / "README.md").write_text(CARD.format(sdk_version=args.sdk_version, docs_line=docs_line))
 
     shipped = sorted(p.parent.name for p in (out / "vae" / "pretrained").glob("*/model.safetensors"))
     missing = sorted({"default", "latent2d", "ae2d", "cvae"} - set(shipped))
@@ -81,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote the Space to {out} ({size / 1e6:.1f} MB); models: {', '.join(shipped) or 'none'}")
     if missing:
         print(f"warning: models {', '.join(missing)} are not in vae/pretrained/: the tabs using them will show an error")
+    if site is None:
+        links = "name docs/ pages"
+        if args.docs_url:
+            links = f"point to {args.docs_url} once the Space variable VAE_DEMO_DOCS_URL is set to it"
+        print(f"warning: no built documentation in {args.docs_dir} (run `mkdocs build` first): the app's links {links}")
     print(f"upload: hf upload <user>/<space> {out} . --repo-type space")
 
 

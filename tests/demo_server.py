@@ -7,15 +7,22 @@ when several modules run. A subprocess is used rather than a thread so the tests
 app exactly as users start it, and so a crash in the server cannot take pytest down with it.
 
 Models: the shipped ones; set VAE_DEMO_MODELS_DIR to a folder of model folders to test others.
+
+Docs: the demo is given a small stand-in for the built docs site (`fake_site`: one page per
+Markdown file of docs/, laid out and titled as `mkdocs build` does, with the headings' anchors), so
+the "Read more" links can be followed without building the real site, which takes minutes.
 """
 
 from __future__ import annotations
 
 import atexit
+import html
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +35,8 @@ APP = ROOT / "demo" / "app.py"
 EXAMPLES = sorted((ROOT / "demo" / "examples").glob("*.png"))
 LOG = ROOT / "tests" / "artifacts" / "demo_server.log"  # ignored by git
 START_TIMEOUT = 120.0  # seconds; the machine may be busy training
+DOCS = ROOT / "docs"
+SITE_NAME = "vae-explorer"  # mkdocs.yml site_name: the theme titles every page "<page title> - <site_name>"
 
 # Deprecations raised inside gradio_client / httpx / websockets, which this project cannot fix (none with the
 # installed versions; listed so a client upgrade does not fail the demo tests under filterwarnings=error).
@@ -60,16 +69,60 @@ def _stop() -> None:
         log.close()  # type: ignore[attr-defined]
 
 
+def site_path(page: Path) -> Path:
+    """Where `mkdocs build` puts a docs/ Markdown page: index.md -> index.html, a/b.md -> a/b/index.html."""
+    rel = page.relative_to(DOCS).with_suffix("")
+    return rel.parent / "index.html" if rel.name == "index" else rel / "index.html"
+
+
+def _prose(page: Path) -> list[str]:
+    """The lines of a Markdown page outside fenced code blocks."""
+    lines, fenced = [], False
+    for line in page.read_text().splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced:
+            lines.append(line)
+    return lines
+
+
+def page_title(page: Path) -> str:
+    """The HTML title the site gives a docs/ page: its first level-1 heading, then the site name."""
+    heading = next((line[2:].strip() for line in _prose(page) if line.startswith("# ")), page.stem)
+    return f"{heading} - {SITE_NAME}"
+
+
+def heading_ids(page: Path) -> list[str]:
+    """The anchors MkDocs gives the level-2 and -3 headings of a page (Python-Markdown's default toc slugify)."""
+    from markdown.extensions.toc import slugify
+
+    return [slugify(line.lstrip("#").strip(), "-") for line in _prose(page) if line.startswith(("## ", "### "))]
+
+
+def fake_site(folder: Path) -> Path:
+    """A stand-in for the built docs site in `folder`: one HTML page per docs/ Markdown page, with its title and anchors."""
+    for page in sorted(DOCS.rglob("*.md")):
+        out = folder / site_path(page)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        title = html.escape(page_title(page))
+        anchors = "".join(f'<h2 id="{a}">{a}</h2>' for a in heading_ids(page))
+        out.write_text(f"<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1>{anchors}</body></html>")
+    return folder
+
+
 def demo_url() -> str:
-    """URL of the running demo (started on first use)."""
+    """URL of the running demo (started on first use), serving `fake_site` under /docs."""
     if "url" in _server:
         return str(_server["url"])
+    site = Path(tempfile.mkdtemp(prefix="vae-demo-site-"))
+    atexit.register(shutil.rmtree, site, ignore_errors=True)
+    fake_site(site)
     port = free_port()
     LOG.parent.mkdir(exist_ok=True)
     log = _server["log"] = open(LOG, "w")  # noqa: SIM115 - kept open for the server's lifetime, closed by _stop
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port), "--docs-dir", str(site)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from demo_server import EXAMPLES, ROOT, THIRD_PARTY_WARNINGS, demo_url, example, pixels
+from demo_server import EXAMPLES, ROOT, THIRD_PARTY_WARNINGS, demo_url, example, fake_site, pixels
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -255,8 +255,37 @@ def test_space_bundle(tmp_path) -> None:
     for path in (
         "demo/app.py",
         "demo/handlers.py",
+        "demo/serving.py",
         "demo/widgets.py",
         "demo/examples/test_subset.safetensors",
         "vae/__init__.py",
     ):
         assert (out / path).is_file(), path
+
+
+def build_space(out, *args: str) -> str:
+    """Run scripts/build_space.py into `out`; its printed report."""
+    command = [sys.executable, str(ROOT / "scripts" / "build_space.py"), "--out", str(out), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def test_space_bundle_carries_the_docs_site(tmp_path) -> None:
+    """With a built site, the Space holds it where demo/app.py looks (site/ beside demo/) and the card says so."""
+    site = fake_site(tmp_path / "site")
+    out = tmp_path / "space"
+    build_space(out, "--docs-dir", str(site))
+    assert (out / "site" / "index.html").read_bytes() == (site / "index.html").read_bytes()
+    assert (out / "site" / "theory" / "elbo" / "index.html").is_file()
+    card = (out / "README.md").read_text()
+    assert "/docs/" in card and "example.org" not in card
+
+
+@pytest.mark.parametrize("url", ["", "https://docs.example/vae/"])
+def test_space_bundle_without_a_site(tmp_path, url: str) -> None:
+    """Without a built site the Space has no site/, warns, and its card links to --docs-url or says how to get the docs."""
+    out = tmp_path / "space"
+    report = build_space(out, "--docs-dir", str(tmp_path / "not-built"), *(["--docs-url", url] if url else []))
+    assert not (out / "site").exists() and "warning: no built documentation" in report
+    card = (out / "README.md").read_text()
+    assert "example.org" not in card
+    assert (f"<{url}>" in card) if url else ("mkdocs build" in card and "http" not in card.split("---")[-1])

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from demo_server import THIRD_PARTY_WARNINGS, demo_url
+from demo_server import DOCS, THIRD_PARTY_WARNINGS, demo_url, page_title
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
 
@@ -154,6 +154,20 @@ def test_traversal_tab(page) -> None:
     wait_for_image(page, "traverse-top")
     assert "Dimension z0" in page.locator("#traverse-note").inner_text()
     shoot(page, "traversal")
+
+
+def test_a_read_more_link_opens_its_docs_page(page) -> None:
+    """A tab's "Read more" link opens (in a new tab) the docs page it names, served by the demo under /docs."""
+    open_tab(page, "Latent interpolation")
+    link = page.locator(".tab-intro a:visible", has_text="the prior and the KL")
+    assert link.get_attribute("href") == "docs/theory/kl/"
+    with page.context.expect_page() as opened:
+        link.click()
+    docs = opened.value
+    docs.wait_for_load_state()
+    assert docs.title() == page_title(DOCS / "theory" / "kl.md")
+    assert urlparse(docs.url).netloc == urlparse(demo_url()).netloc and urlparse(docs.url).path == "/docs/theory/kl/"
+    docs.close()
 
 
 def test_no_request_leaves_the_machine(page) -> None:
