@@ -23,6 +23,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 if __name__ == "__main__":
     # Start-up: no cyclic garbage collection while gradio and torch import (they allocate millions of
@@ -136,6 +137,19 @@ class Page:
         return image, examples, drawn
 
 
+def _last_dimension(page: Page, name: str) -> int:
+    """The largest latent index of model `name` (0 when it is not installed; the range then follows the chosen model)."""
+    try:
+        return page.explorer.model(name, IMAGE_MODELS).config.latent_dim - 1
+    except gr.Error:
+        return 0
+
+
+def pixel_image(label: str, height: int, elem_id: str, format: str = "png", **kwargs: Any) -> CachedImage:
+    """An output picture drawn with sharp pixels (28x28 digits scaled up), written atomically (see CachedImage)."""
+    return CachedImage(label=label, format=format, elem_classes="pixelated", height=height, elem_id=elem_id, **kwargs)
+
+
 def model_dropdown(choices: tuple[str, ...], value: str, label: str = "model") -> gr.Dropdown:
     return CheckedDropdown(list(choices), value=value, label=label, info="shipped model", interactive=True)
 
@@ -162,27 +176,9 @@ def reconstruction_tab(page: Page, tab: gr.Tab) -> None:
             button = gr.Button("Reconstruct", variant="primary", elem_id="recon-button")
         with gr.Column(scale=2):
             with gr.Row():
-                seen = CachedImage(
-                    label="Input as the model sees it (28×28)",
-                    format="png",
-                    elem_classes="pixelated",
-                    height=180,
-                    elem_id="recon-seen",
-                )
-                mean = CachedImage(
-                    label="Reconstruction (decoder mean)",
-                    format="png",
-                    elem_classes="pixelated",
-                    height=180,
-                    elem_id="recon-mean",
-                )
-            samples = CachedImage(
-                label="Stochastic reconstructions: decodes of z ~ q(z|x)",
-                format="png",
-                elem_classes="pixelated",
-                height=110,
-                elem_id="recon-samples",
-            )
+                seen = pixel_image("Input as the model sees it (28×28)", 180, "recon-seen")
+                mean = pixel_image("Reconstruction (decoder mean)", 180, "recon-mean")
+            samples = pixel_image("Stochastic reconstructions: decodes of z ~ q(z|x)", 110, "recon-samples")
             posterior = gr.LinePlot(
                 x="dimension",
                 y="value",
@@ -224,7 +220,7 @@ def sampling_tab(page: Page, tab: gr.Tab) -> None:
             temperature = checked_slider(0.0, 2.0, 1.0, step=0.05, label="temperature")
             seed = seed_number()
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
-            grid = CachedImage(label="Samples", format="png", elem_classes="pixelated", height=360, elem_id="sample-grid")
+            grid = pixel_image("Samples", 360, "sample-grid")
         with gr.Column():
             gr.Markdown(f"**Conditional samples** (model `{CONDITIONAL_MODEL}`)")
             digit = checked_slider(0, 9, 3, step=1, label="digit")
@@ -232,9 +228,7 @@ def sampling_tab(page: Page, tab: gr.Tab) -> None:
             temperature_c = checked_slider(0.0, 2.0, 1.0, step=0.05, label="temperature")
             seed_c = seed_number()
             button_c = gr.Button("Sample this digit", variant="primary", elem_id="sample-digit-button")
-            grid_c = CachedImage(
-                label="Samples of one digit", format="png", elem_classes="pixelated", height=360, elem_id="sample-digit-grid"
-            )
+            grid_c = pixel_image("Samples of one digit", 360, "sample-digit-grid")
     button.click(page.explorer.sample, [model, n, temperature, seed], grid, api_name="sample")
     button_c.click(page.explorer.sample_digit, [digit, n_c, temperature_c, seed_c], grid_c, api_name="sample_digit")
 
@@ -258,15 +252,8 @@ def interpolation_tab(page: Page, tab: gr.Tab) -> None:
         method = CheckedRadio(["spherical", "linear"], value="spherical", label="interpolation")
     button = gr.Button("Interpolate", variant="primary", elem_id="interp-button")
     with gr.Row():
-        strip = CachedImage(
-            label="Decoded path (first = decode of the first digit's code, last = the second's)",
-            format="png",
-            elem_classes="pixelated",
-            scale=3,
-            height=140,
-            elem_id="interp-strip",
-        )
-        gif = CachedImage(label="Animation", format="gif", elem_classes="pixelated", scale=1, height=140, elem_id="interp-gif")
+        strip = pixel_image("Decoded path (first = decode of the first digit's code, last = the second's)", 140, "interp-strip", scale=3)
+        gif = pixel_image("Animation", 140, "interp-gif", format="gif", scale=1)
     button.click(page.explorer.interpolate, [image_a, image_b, model, steps, method], [strip, gif], api_name="interpolate")
 
 
@@ -297,20 +284,12 @@ def latent_space_tab(page: Page, tab: gr.Tab) -> None:
         )
         with gr.Column(scale=2):
             n = checked_slider(2, 25, 15, step=1, label="grid size")
-            grid = CachedImage(
-                label="Decoded grid (rows: z2 from high to low; columns: z1 from low to high)",
-                format="png",
-                elem_classes="pixelated",
-                height=360,
-                elem_id="map-grid",
-            )
+            grid = pixel_image("Decoded grid (rows: z2 from high to low; columns: z1 from low to high)", 360, "map-grid")
     with gr.Row():
         z1 = checked_slider(-4, 4, 0.0, step=0.05, label="z1", limits=(-1e6, 1e6))
         z2 = checked_slider(-4, 4, 0.0, step=0.05, label="z2", limits=(-1e6, 1e6))
         with gr.Column():
-            point = CachedImage(
-                label="Decode of (z1, z2)", format="png", elem_classes="pixelated", height=200, elem_id="map-point"
-            )
+            point = pixel_image("Decode of (z1, z2)", 200, "map-point")
             decode = gr.Button("Decode point", elem_id="point-button")
     ex = page.explorer
     show.click(ex.latent_map, model, scatter, api_name="latent_map").then(ex.manifold, [model, n], grid, api_name="manifold")
@@ -363,13 +342,7 @@ def comparison_tab(page: Page, tab: gr.Tab) -> None:
                 color_map=DIGIT_COLORS,
                 elem_classes="legend-below",
             )
-            ae_grid = CachedImage(
-                label="Autoencoder: decodes of codes drawn uniformly over its region",
-                format="png",
-                elem_classes="pixelated",
-                height=300,
-                elem_id="compare-ae-grid",
-            )
+            ae_grid = pixel_image("Autoencoder: decodes of codes drawn uniformly over its region", 300, "compare-ae-grid")
         with gr.Column():
             vae_map = gr.ScatterPlot(
                 x="z1",
@@ -381,13 +354,7 @@ def comparison_tab(page: Page, tab: gr.Tab) -> None:
                 color_map=DIGIT_COLORS,
                 elem_classes="legend-below",
             )
-            vae_grid = CachedImage(
-                label="VAE: decodes of codes drawn from the prior N(0, I)",
-                format="png",
-                elem_classes="pixelated",
-                height=300,
-                elem_id="compare-vae-grid",
-            )
+            vae_grid = pixel_image("VAE: decodes of codes drawn from the prior N(0, I)", 300, "compare-vae-grid")
     note = gr.Markdown(elem_id="compare-note")
     outputs = [ae_map, vae_map, ae_grid, vae_grid, note]
     button.click(page.explorer.compare, [n, seed], outputs, api_name="compare")
@@ -408,25 +375,14 @@ def traversal_tab(page: Page, tab: gr.Tab) -> None:
         with gr.Column(scale=2):
             model = model_dropdown(IMAGE_MODELS, "default")
             dimension = checked_slider(
-                0, 31, 0, step=1, label="dimension", limits=(0, 4095), info="index of the latent dimension to vary"
+                0, _last_dimension(page, "default"), 0, step=1, label="dimension", limits=(0, 4095),
+                info="index of the latent dimension to vary",
             )
             span = checked_slider(0.5, 5.0, 3.0, step=0.1, label="span")
             steps = checked_slider(3, 21, 11, step=1, label="steps")
             button = gr.Button("Traverse", variant="primary", elem_id="traverse-button")
-            strip = CachedImage(
-                label="Decodes along the dimension (left: −span, right: +span)",
-                format="png",
-                elem_classes="pixelated",
-                height=120,
-                elem_id="traverse-strip",
-            )
-            top = CachedImage(
-                label="The same sweep for the dimensions this digit uses most (one row each, listed below)",
-                format="png",
-                elem_classes="pixelated",
-                height=300,
-                elem_id="traverse-top",
-            )
+            strip = pixel_image("Decodes along the dimension (left: −span, right: +span)", 120, "traverse-strip")
+            top = pixel_image("The same sweep for the dimensions this digit uses most (one row each, listed below)", 300, "traverse-top")
             note = gr.Markdown(elem_id="traverse-note")
 
     def fit_dimension(name: str) -> dict:  # the slider's range follows the selected model's latent size

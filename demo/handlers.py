@@ -69,7 +69,6 @@ class Explorer:
         self.models_dir = models_dir
         self.examples_dir = examples_dir
         self._lock = threading.Lock()
-        self._rng_lock = threading.Lock()
         self._models: dict[str, vae.VAE] = {}
         self._cache: dict[tuple[str, str], Any] = {}
 
@@ -151,11 +150,10 @@ class Explorer:
     def _score(self, model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
         """Negative ELBO in nats per image (VAE) or reconstruction error -log p(x | z) (autoencoder): (B,)."""
         if model.config.is_variational:
-            with self._rng_lock:  # log_likelihood seeds torch's global generator: one request at a time, so repeatable
-                _, elbo = vae.log_likelihood(model, x, k=SCORE_K, batch_size=100)  # (B,)
+            _, elbo = vae.log_likelihood(model, x, k=SCORE_K, batch_size=100)  # (B,); its own seeded generator: no lock
             return -elbo
         with torch.no_grad():
-            return -vae.bernoulli_log_likelihood(x, model.decode(model.embed(x)))
+            return -model.log_px(x, model.decode(model.embed(x)))
 
     @staticmethod
     def _digit(path: Any, name: str = "image") -> torch.Tensor:
