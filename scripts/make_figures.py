@@ -652,8 +652,7 @@ def likelihood_runs() -> None:
     axes[0].set_title(f"decoder means at {n} prior codes{' ' * 38}draws $x \\sim p_\\theta(x \\mid z)$ at the same codes", fontsize=9)
     fig.subplots_adjust(hspace=0.06)
     _save(fig, "likelihood_runs.png")
-    rows = ["| decoder | KL weight on $\\lVert x - \\hat x \\rVert^2$: $2\\sigma^2\\beta$ | test loss (nats) | reconstruction term "
-            "| KL (nats) | squared error $\\lVert x - \\hat x \\rVert^2$ | best fixed σ for the training digits |",
+    rows = ["| decoder | $2\\sigma^2\\beta$ | test loss | reconstruction | KL | $\\lVert x - \\hat x \\rVert^2$ | best σ |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for run in runs:
         weight = "—" if run["beta_on_mse"] is None else _g(run["beta_on_mse"])
@@ -662,7 +661,8 @@ def likelihood_runs() -> None:
                     f"{'—' if run['decoder_std'] is None else format(run['residual_std_train'], '.3f')} |")
     rows += ["", f"Small MLP VAEs (16 latent dimensions, one hidden layer of 256), {data['epochs']} epochs on the first "
              f"{data['train_size']:,} training images, seed 0, one CPU thread, trained by `{data['command']}` with the "
-             "`vae train` commands recorded in `benchmarks/results/likelihoods.json`. Test loss ($-$ELBO) and its two "
+             "`vae train` commands recorded in `benchmarks/results/likelihoods.json`. $2\\sigma^2\\beta$: the KL weight "
+             "on the squared error $\\lVert x - \\hat x \\rVert^2$ that the objective amounts to. Test loss ($-$ELBO, nats) and its two "
              "terms: the last epoch's, over the 10,000 test images, one posterior sample each; for the Bernoulli model "
              "minus a log-probability of the test digits binarized with the fixed seed, for the Gaussian ones minus a "
              "log-density of their gray levels, so the columns compare only within the Gaussian rows. Squared error: "
