@@ -624,7 +624,7 @@ def _likelihood_label(run: dict) -> str:
     if run["likelihood"] == "bernoulli":
         return "Bernoulli"
     start = f", from {run['decoder_std_start']:g}" if run["likelihood"] == "gaussian_learned" else ""
-    sigma = f"learned σ = {run['decoder_std']:.3g}{start}" if start else f"σ = {run['decoder_std']:.3g}"
+    sigma = f"learned σ {run['decoder_std']:.3g}{start}" if start else f"σ = {run['decoder_std']:.3g}"
     return f"Gaussian, {sigma}" + (f", β = {run['beta']:g}" if run["beta"] != 1 else "")
 
 
@@ -652,21 +652,23 @@ def likelihood_runs() -> None:
     axes[0].set_title(f"decoder means at {n} prior codes{' ' * 38}draws $x \\sim p_\\theta(x \\mid z)$ at the same codes", fontsize=9)
     fig.subplots_adjust(hspace=0.06)
     _save(fig, "likelihood_runs.png")
-    rows = ["| decoder | $2\\sigma^2\\beta$ | test loss | reconstruction | KL | $\\lVert x - \\hat x \\rVert^2$ | best σ |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| decoder | $2\\sigma^2\\beta$ | reconstruction | KL | $\\lVert x - \\hat x \\rVert^2$ | best σ |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for run in runs:
         weight = "—" if run["beta_on_mse"] is None else _g(run["beta_on_mse"])
-        rows.append(f"| {_likelihood_label(run)} | {weight} | {run['test_loss']:.1f} | {run['test_reconstruction']:.1f} | "
-                    f"{run['test_kl']:.1f} | {run['squared_error']:.2f} ± {run['squared_error_stderr']:.2f} | "
+        rows.append(f"| {_likelihood_label(run)} | {weight} | {run['test_reconstruction']:.1f} | "
+                    f"{run['test_kl']:.1f} | {run['squared_error']:.2f} | "
                     f"{'—' if run['decoder_std'] is None else format(run['residual_std_train'], '.3f')} |")
     rows += ["", f"Small MLP VAEs (16 latent dimensions, one hidden layer of 256), {data['epochs']} epochs on the first "
              f"{data['train_size']:,} training images, seed 0, one CPU thread, trained by `{data['command']}` with the "
              "`vae train` commands recorded in `benchmarks/results/likelihoods.json`. $2\\sigma^2\\beta$: the KL weight "
-             "on the squared error $\\lVert x - \\hat x \\rVert^2$ that the objective amounts to. Test loss ($-$ELBO, nats) and its two "
+             "on the squared error $\\lVert x - \\hat x \\rVert^2$ that the objective amounts to. The test loss ($-$ELBO, nats) is "
+             "the sum of its two "
              "terms: the last epoch's, over the 10,000 test images, one posterior sample each; for the Bernoulli model "
              "minus a log-probability of the test digits binarized with the fixed seed, for the Gaussian ones minus a "
              "log-density of their gray levels, so the columns compare only within the Gaussian rows. Squared error: "
-             f"the mean over the first {data['test_images']:,} test images (± its standard error) of the squared "
+             f"the mean over the first {data['test_images']:,} test images (standard errors "
+             f"{min(r['squared_error_stderr'] for r in runs):.2f} to {max(r['squared_error_stderr'] for r in runs):.2f}) of the squared "
              "distance between the gray digit and the decoder mean at the posterior mean, comparable across all rows. "
              "Best fixed σ: $\\sqrt{\\lVert x - \\hat x \\rVert^2 / N}$ on the first "
              f"{data['test_images']:,} training images, the σ under which these reconstructions give the training digits the highest Gaussian likelihood. "
