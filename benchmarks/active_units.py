@@ -25,7 +25,6 @@ Each entry records the SHA-256 of the weights it measured, so a stale entry for 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -33,38 +32,10 @@ from typing import Any
 import torch
 
 import vae
+from vae.diagnostics import ACTIVE_THRESHOLD, posterior_statistics, prior_variance
 
 RESULTS = Path(__file__).parent / "results" / "active_units.json"
-THRESHOLD = 0.01  # Burda et al. (2016)
-
-
-def posterior_statistics(model: vae.VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
-                         batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""$\operatorname{Var}_x \mu_j(x)$ and $\mathbb E_x \sigma_j^2(x)$ over `images`: (N, C, H, W) -> (D,), (D,).
-
-    The variance is the population variance over the N images (divided by N), in float64.
-    """
-    mus, variances = [], []
-    with torch.no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            y = None if labels is None else labels[start : start + batch_size]
-            mu, logvar = model.encode(images[start : start + batch_size], y)  # (b, D) each
-            mus.append(mu.double())
-            variances.append(logvar.double().exp())
-    mu, var = torch.cat(mus), torch.cat(variances)  # (N, D) each
-    return mu.var(dim=0, unbiased=False), var.mean(dim=0)
-
-
-def prior_variance(model: vae.VAE) -> torch.Tensor:
-    r"""The variance of the prior $p(z)$ along each latent dimension: (D,)."""
-    prior = model.prior
-    if not isinstance(prior, vae.MixturePrior):
-        return torch.ones(model.config.latent_dim, dtype=torch.float64)
-    with torch.no_grad():
-        pi = prior.logits.double().softmax(0)[:, None]  # (K, 1)
-        means, variances = prior.means.double(), prior.logvars.double().exp()  # (K, D) each
-        mean = (pi * means).sum(0)  # (D,)
-        return (pi * (variances + means.pow(2))).sum(0) - mean.pow(2)  # law of total variance
+THRESHOLD = ACTIVE_THRESHOLD  # Burda et al. (2016)
 
 
 def measure(model: vae.VAE, test: vae.MNIST, threshold: float = THRESHOLD) -> dict[str, Any]:
@@ -85,11 +56,6 @@ def measure(model: vae.VAE, test: vae.MNIST, threshold: float = THRESHOLD) -> di
     }
 
 
-def weights_sha256(name: str) -> str:
-    """The SHA-256 of the `model.safetensors` that a model name or folder resolves to."""
-    folder = vae.checkpoint.resolve_model_dir(name)
-    return hashlib.sha256((folder / vae.checkpoint.WEIGHTS).read_bytes()).hexdigest()
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         model = vae.load(name)
         if not model.config.is_variational:
             parser.error(f"{name} is an autoencoder: its code is a point, so it has no posterior to collapse")
-        result = {"weights_sha256": weights_sha256(name), **measure(model, test, args.threshold)}
+        result = {"weights_sha256": vae.checkpoint.weights_sha256(name), **measure(model, test, args.threshold)}
         results[name] = result
         print(f"{name}: {result['active_units']} of {result['latent_dim']} dimensions active "
               f"(Var_x E_q[z_j] > {args.threshold:g} over {result['num_images']:,} test images)")

@@ -37,9 +37,7 @@ and prints a Markdown table. Each entry records the SHA-256 of the weights it me
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -47,87 +45,9 @@ from typing import Any
 import torch
 
 import vae
+from vae.diagnostics import coarse_modes, gaussian_elbo, optimise_posteriors, quadrature_log_px
 
 RESULTS = Path(__file__).parent / "results" / "elbo_gap.json"
-
-
-def elbo_per_image(model: vae.VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""$\mathcal L(x; \mathcal N(\mu, \operatorname{diag} e^{\text{logvar}}))$ averaged over `samples` draws: (B,).
-
-    Differentiable in mu and logvar (reparameterized); x (B, C, H, W), mu and logvar (B, D).
-    """
-    eps = torch.randn(samples, *mu.shape, generator=generator)  # (S, B, D)
-    z = mu + (0.5 * logvar).exp() * eps  # (S, B, D)
-    logits = model.decode(z.flatten(0, 1))  # (S*B, C, H, W)
-    log_px = vae.bernoulli_log_likelihood(x.expand(samples, *x.shape).flatten(0, 1), logits).view(samples, -1)  # (S, B)
-    kl = torch.stack([model.prior.kl(z[s], mu, logvar) for s in range(samples)])  # (S, B), closed form or estimate
-    return (log_px - kl).mean(dim=0)
-
-
-def optimise_posteriors(model: vae.VAE, x: torch.Tensor, steps: int, samples: int, lr: float, seed: int = 0,
-                        start: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image Gaussians (mu, logvar), each (B, D): `start` (default: the encoder's), then `steps` Adam steps on each
-    image's ELBO."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        mu, logvar = model.encode(x) if start is None else start
-    mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
-    optimizer = torch.optim.Adam([mu, logvar], lr=lr)
-    model.requires_grad_(False)  # only the posteriors move
-    for step in range(steps):
-        for group in optimizer.param_groups:  # cosine decay from lr to lr / 50
-            group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        loss = -elbo_per_image(model, x, mu, logvar, samples, generator).sum()  # images are independent
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return mu.detach(), logvar.detach()
-
-
-def coarse_modes(model: vae.VAE, x: torch.Tensor, points: int = 64, span: float = 4.0) -> torch.Tensor:
-    r"""For a 2-D model: the point of a coarse grid over $[-\text{span}, \text{span}]^2$ with the largest $p_\theta(x, z)$: (B, 2).
-
-    A second starting point for the per-image optimisation, in case the encoder put the image near a
-    lesser mode of its posterior (a local optimisation from the encoder's mean would stay there).
-    """
-    a = torch.linspace(-span, span, points)
-    z1, z2 = torch.meshgrid(a, a, indexing="ij")
-    zz = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (points^2, 2)
-    with torch.no_grad():
-        logits = model.decode(zz)  # (points^2, C, H, W), shared by every image
-        log_pz = model.prior.log_prob(zz)  # (points^2,)
-        best = [zz[(vae.bernoulli_log_likelihood(image.expand(len(zz), -1, -1, -1), logits) + log_pz).argmax()] for image in x]
-    return torch.stack(best)
-
-
-def quadrature_log_px(model: vae.VAE, x: torch.Tensor, posteriors: list[tuple[torch.Tensor, torch.Tensor]],
-                      span: float = 8.0, cells_per_sd: float = 2.5, max_points: int = 400) -> torch.Tensor:
-    r"""$\log p_\theta(x)$ of a 2-D model by a Riemann sum of $p_\theta(x, z)$ on a grid: (B,).
-
-    Per image and axis the grid spans every given posterior (mu, logvar) to +-`span` of its standard
-    deviations, with cells of 1/`cells_per_sd` of the smallest of those standard deviations (at most
-    `max_points` per axis). Mass outside every box is missed, so the sum is a lower estimate.
-    """
-    out = []
-    with torch.no_grad():
-        mus = torch.stack([mu for mu, _ in posteriors])  # (P, B, 2)
-        sds = torch.stack([(0.5 * logvar).exp() for _, logvar in posteriors])  # (P, B, 2)
-        lo = (mus - span * sds).amin(dim=0)  # (B, 2)
-        hi = (mus + span * sds).amax(dim=0)
-        step = sds.amin(dim=0) / cells_per_sd  # (B, 2)
-        for i, image in enumerate(x):
-            counts = ((hi[i] - lo[i]) / step[i]).ceil().clamp(max=max_points).long() + 1
-            g1, g2 = torch.linspace(lo[i, 0], hi[i, 0], counts[0]), torch.linspace(lo[i, 1], hi[i, 1], counts[1])
-            z1, z2 = torch.meshgrid(g1, g2, indexing="ij")
-            zz = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (n1 * n2, 2)
-            cell = (g1[1] - g1[0]).double() * (g2[1] - g2[0]).double()
-            log_joint = torch.cat([
-                vae.bernoulli_log_likelihood(image.expand(len(chunk), -1, -1, -1), model.decode(chunk)) + model.prior.log_prob(chunk)
-                for chunk in zz.split(20_000)
-            ])
-            out.append(torch.logsumexp(log_joint.double(), dim=0) + cell.log())
-    return torch.stack(out).float()
 
 
 def measure(model: vae.VAE, bits: torch.Tensor, steps: int, samples: int, lr: float, eval_samples: int, k: int) -> dict[str, Any]:
@@ -136,7 +56,7 @@ def measure(model: vae.VAE, bits: torch.Tensor, steps: int, samples: int, lr: fl
     start = time.perf_counter()
     with torch.no_grad():
         mu_e, logvar_e = model.encode(bits)
-        elbo_encoder = torch.cat([elbo_per_image(model, bits[i : i + 50], mu_e[i : i + 50], logvar_e[i : i + 50], eval_samples,
+        elbo_encoder = torch.cat([gaussian_elbo(model, bits[i : i + 50], mu_e[i : i + 50], logvar_e[i : i + 50], eval_samples,
                                                  torch.Generator().manual_seed(1)) for i in range(0, n, 50)])
     starts = [(mu_e, logvar_e)]
     if model.config.latent_dim == 2:  # a second start at the best point of a coarse grid over the prior's bulk
@@ -145,7 +65,7 @@ def measure(model: vae.VAE, bits: torch.Tensor, steps: int, samples: int, lr: fl
     for mu_start, logvar_start in starts:
         mu_o, logvar_o = optimise_posteriors(model, bits, steps, samples, lr, start=(mu_start, logvar_start))
         with torch.no_grad():
-            value = torch.cat([elbo_per_image(model, bits[i : i + 50], mu_o[i : i + 50], logvar_o[i : i + 50], eval_samples,
+            value = torch.cat([gaussian_elbo(model, bits[i : i + 50], mu_o[i : i + 50], logvar_o[i : i + 50], eval_samples,
                                               torch.Generator().manual_seed(1)) for i in range(0, n, 50)])
         if elbo_optimised is None:
             best_mu, best_logvar, elbo_optimised = mu_o, logvar_o, value
@@ -185,11 +105,6 @@ def measure(model: vae.VAE, bits: torch.Tensor, steps: int, samples: int, lr: fl
     return result
 
 
-def weights_sha256(name: str) -> str:
-    """The SHA-256 of the `model.safetensors` that a model name or folder resolves to."""
-    folder = vae.checkpoint.resolve_model_dir(name)
-    return hashlib.sha256((folder / vae.checkpoint.WEIGHTS).read_bytes()).hexdigest()
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -215,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         if not model.config.is_variational or model.config.is_conditional:
             parser.error(f"{name}: this measurement is written for unconditional VAEs")
         torch.manual_seed(0)
-        result = {"weights_sha256": weights_sha256(name),
+        result = {"weights_sha256": vae.checkpoint.weights_sha256(name),
                   **measure(model, bits_all[: args.n], args.steps, args.samples, args.lr, args.eval_samples, args.k)}
         print(f"| {name}, first {args.n} test images | nats (± standard error) |\n| --- | ---: |")
         print(f"| log p(x), {result['log_px_method']} | {result['log_px']['mean']:.2f} ± {result['log_px']['stderr']:.2f} |")

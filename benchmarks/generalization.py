@@ -24,7 +24,6 @@ tables. Each entry records the SHA-256 of the weights it measured, so a stale en
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -100,11 +99,6 @@ def train_size(name: str) -> int | None:
     return None
 
 
-def weights_sha256(name: str) -> str:
-    """The SHA-256 of the `model.safetensors` that a model name or folder resolves to."""
-    folder = vae.checkpoint.resolve_model_dir(name)
-    return hashlib.sha256((folder / vae.checkpoint.WEIGHTS).read_bytes()).hexdigest()
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         n_refine = 0 if model.config.is_conditional else args.refine  # the refinement is written for unconditional VAEs
         size = train_size(name)
         heldout = None if size is None or size >= len(train.labels) else vae.MNIST(train.images[size:], train.labels[size:])
-        result = {"weights_sha256": weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine, heldout)}
+        result = {"weights_sha256": vae.checkpoint.weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine, heldout)}
         if heldout is not None:
             result["train_size"] = size
         print(f"| {name}, first {args.n:,} images, k = {args.k} | NLL (nats) | ELBO (nats) |\n| --- | ---: | ---: |")

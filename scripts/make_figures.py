@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import vae  # noqa: E402
+import vae.diagnostics  # noqa: E402
 from vae.checkpoint import resolve_model_dir  # noqa: E402
 from vae.config import read_jsonl  # noqa: E402
 from vae.evaluation import chunked_log_weights  # noqa: E402
@@ -393,7 +394,7 @@ def training_curves() -> None:
 
 
 def _benchmark(name: str):  # noqa: ANN202 - a module
-    """A script of benchmarks/ imported as a module, so a page and its benchmark share one definition."""
+    """A script of benchmarks/ imported as a module, for the results it records and how it encodes them."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
@@ -406,18 +407,17 @@ def _benchmark(name: str):  # noqa: ANN202 - a module
 # -- active units of the shipped default model ------------------------------------------------------
 def active_units() -> None:
     r"""Var_x E_q[z_j] and E_x Var_q[z_j] of each latent dimension of `default` over the binarized test set."""
-    bench = _benchmark("active_units")
     test = _test_set()
     model = vae.load("default")
-    activity, variance = bench.posterior_statistics(model, vae.binarized_test_set(test))  # (D,) each
+    activity, variance = vae.diagnostics.posterior_statistics(model, vae.binarized_test_set(test))  # (D,) each
     order = torch.argsort(activity, descending=True)
-    active = int((activity > bench.THRESHOLD).sum())
+    active = int((activity > vae.diagnostics.ACTIVE_THRESHOLD).sum())
     d = activity.numel()
     fig, ax = plt.subplots(figsize=(9, 3.6))
     positions = torch.arange(d).numpy()
     ax.bar(positions - 0.2, activity[order].numpy(), width=0.4, color="C0", label=r"$\mathrm{Var}_x\, \mathbb{E}_q[z_j]$ (activity)")
     ax.bar(positions + 0.2, variance[order].numpy(), width=0.4, color="C1", label=r"$\mathbb{E}_x\, \mathrm{Var}_q[z_j]$ (posterior variance)")
-    ax.axhline(bench.THRESHOLD, color="C3", ls="--", lw=1, label=f"threshold {bench.THRESHOLD:g}")
+    ax.axhline(vae.diagnostics.ACTIVE_THRESHOLD, color="C3", ls="--", lw=1, label=f"threshold {vae.diagnostics.ACTIVE_THRESHOLD:g}")
     ax.axvline(active - 0.5, color="0.4", ls=":", lw=1)
     ax.set_yscale("log")
     ax.set_xticks(positions, [str(j) for j in order.tolist()], fontsize=7)
@@ -429,14 +429,14 @@ def active_units() -> None:
     _save(fig, "active_units.png")
     rows = ["| dimensions | how many | $\\operatorname{Var}_x \\mathbb E_q[z_j]$ (activity) | $\\mathbb E_x \\operatorname{Var}_q[z_j]$ (posterior variance) |",
             "| --- | ---: | --- | --- |"]
-    for name, chosen in (("active", activity > bench.THRESHOLD), ("inactive", activity <= bench.THRESHOLD)):
+    for name, chosen in (("active", activity > vae.diagnostics.ACTIVE_THRESHOLD), ("inactive", activity <= vae.diagnostics.ACTIVE_THRESHOLD)):
         if chosen.any():
             a, v = activity[chosen], variance[chosen]
             rows.append(f"| {name} | {int(chosen.sum())} | {a.min():.3g} to {a.max():.3g} | {v.min():.3g} to {v.max():.3g} |")
         else:
             rows.append(f"| {name} | 0 | | |")
     rows += ["", f"The shipped `default`, {d} latent dimensions; a dimension is active when $\\operatorname{{Var}}_x \\mathbb E_q[z_j] > "
-             f"{bench.THRESHOLD:g}$. Both statistics over the {len(test.labels):,} test images binarized with the fixed seed; "
+             f"{vae.diagnostics.ACTIVE_THRESHOLD:g}$. Both statistics over the {len(test.labels):,} test images binarized with the fixed seed; "
              "`python benchmarks/active_units.py` computes the same numbers, dimension by dimension, into "
              "`benchmarks/results/active_units.json`."]
     _write_table("active_units", rows)
@@ -481,12 +481,11 @@ def _ellipse(ax: plt.Axes, mu: torch.Tensor, logvar: torch.Tensor, color: str, l
 
 def elbo_gap() -> None:
     """True posterior of latent2d on a grid against the encoder's q and the best Gaussian for two test images."""
-    bench = _benchmark("elbo_gap")
     model = vae.load("latent2d")
     bits = vae.binarized_test_set(_test_set())[:100]
     with torch.no_grad():
         mu_e, logvar_e = model.encode(bits)  # (100, 2) each
-    modes = bench.coarse_modes(model, bits)  # (100, 2): best point of a coarse grid
+    modes = vae.diagnostics.coarse_modes(model, bits)  # (100, 2): best point of a coarse grid
     distance = ((modes - mu_e).abs() / (0.5 * logvar_e).exp()).amax(dim=1)  # in encoder standard deviations
     chosen = [0, int(distance.argmax())]  # the first test digit, and the one whose encoder is farthest from a better mode
     torch.manual_seed(0)
@@ -502,13 +501,13 @@ def elbo_gap() -> None:
     for ax, i in zip(axes[1::2], chosen):
         x = bits[i : i + 1]
         starts = [(mu_e[i : i + 1], logvar_e[i : i + 1]), (modes[i : i + 1], logvar_e[i : i + 1])]
-        fits = [bench.optimise_posteriors(model, x, 200, 16, 0.05, start=start) for start in starts]
+        fits = [vae.diagnostics.optimise_posteriors(model, x, 200, 16, 0.05, start=start) for start in starts]
         with torch.no_grad():
-            values = [bench.elbo_per_image(model, x, m, lv, 2000, torch.Generator().manual_seed(1)).item() for m, lv in fits]
-            elbo_e = bench.elbo_per_image(model, x, *starts[0], 2000, torch.Generator().manual_seed(1)).item()
+            values = [vae.diagnostics.gaussian_elbo(model, x, m, lv, 2000, torch.Generator().manual_seed(1)).item() for m, lv in fits]
+            elbo_e = vae.diagnostics.gaussian_elbo(model, x, *starts[0], 2000, torch.Generator().manual_seed(1)).item()
         best = max(range(len(fits)), key=lambda j: values[j])
         mu_o, logvar_o = fits[best]
-        log_px = bench.quadrature_log_px(model, x, [starts[0], fits[best]]).item()
+        log_px = vae.diagnostics.quadrature_log_px(model, x, [starts[0], fits[best]]).item()
         rows.append(f"| {i} | {log_px:.2f} | {values[best]:.2f} | {elbo_e:.2f} | {log_px - values[best]:.2f} | {values[best] - elbo_e:.2f} |")
         # the true posterior on a plotting grid over both Gaussians
         centres = torch.cat([mu_e[i : i + 1], mu_o])
@@ -539,7 +538,7 @@ def elbo_gap() -> None:
              "shaded inside the contours where it falls to $e^{-1/2}$, $e^{-2}$ and $e^{-9/2}$ of its peak (for a Gaussian: 1, 2 and 3 "
              "standard deviations). Ellipses: 1 and 2 standard deviations of each Gaussian. $q^\\ast$: 200 Adam steps on this image's "
              "ELBO from the encoder's Gaussian and from the best point of a coarse grid, the better kept "
-             "(`optimise_posteriors` in `benchmarks/elbo_gap.py`); ELBOs averaged over 2,000 draws."]
+             "([`vae.diagnostics.optimise_posteriors`][vae.diagnostics.optimise_posteriors]); ELBOs averaged over 2,000 draws."]
     _write_table("elbo_gap", rows)
 
 

@@ -158,7 +158,7 @@ def test_generalization_results_of_shipped_models_are_current() -> None:
     shipped = [name for name in results if name in vae.available_models()]
     assert "default" in shipped
     for name in shipped:
-        assert results[name]["weights_sha256"] == generalization.weights_sha256(name), (
+        assert results[name]["weights_sha256"] == vae.weights_sha256(name), (
             f"{name} changed since it was measured: run `python benchmarks/generalization.py {name}`")
 
 

@@ -9,9 +9,10 @@ print(model.reconstruct(x[None]).shape)     # torch.Size([1, 1, 28, 28])
 """
 
 from .anomaly import anomaly_scores, auroc, roc_curve, threshold_at_fpr
-from .checkpoint import CheckpointError, available_models, load, load_metrics, save_model
+from .checkpoint import CheckpointError, available_models, load, load_metrics, save_model, weights_sha256
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataError, MNIST, binarize, binarized_test_set, load_mnist, resolve_data_root
+from .diagnostics import coarse_modes, gaussian_elbo, optimise_posteriors, posterior_statistics, prior_variance, quadrature_log_px
 from .estimators import GradientSamples, pathwise_gradient, score_function_gradient
 from .evaluation import LikelihoodEstimates, average_loss, evaluate, log_likelihood
 from .features import (
@@ -79,6 +80,7 @@ __all__ = [
     "binarized_test_set",
     "build_model",
     "build_prior",
+    "coarse_modes",
     "check_mask",
     "decode_images",
     "elbo",
@@ -87,6 +89,7 @@ __all__ = [
     "fit_logistic_regression",
     "fit_pca",
     "fit_ppca",
+    "gaussian_elbo",
     "gaussian_kl",
     "gaussian_kl_between",
     "gaussian_log_density",
@@ -105,7 +108,11 @@ __all__ = [
     "manifold_grid",
     "missing_log_likelihood",
     "num_parameters",
+    "optimise_posteriors",
     "pathwise_gradient",
+    "posterior_statistics",
+    "prior_variance",
+    "quadrature_log_px",
     "resolve_data_root",
     "roc_curve",
     "sample_prior",
@@ -117,5 +124,6 @@ __all__ = [
     "train",
     "training_loss",
     "traverse",
+    "weights_sha256",
     "write_movie",
 ]

@@ -12,6 +12,7 @@ with a rename, so an interruption leaves either the old or the new checkpoint, n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -119,6 +120,12 @@ def load(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu
     model = build_model(load_config(folder))
     load_state(model, read_tensors(folder / WEIGHTS), folder / WEIGHTS)
     return model.to(device).eval()
+
+
+def weights_sha256(path_or_name: str | os.PathLike[str]) -> str:
+    """The SHA-256 of the `model.safetensors` a model name or folder resolves to: which weights a result measured."""
+    folder = resolve_model_dir(path_or_name)
+    return hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
 
 
 def load_metrics(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
