@@ -51,6 +51,13 @@ def test_shipped_weights_are_well_under_50_mb() -> None:
     assert total < 35e6  # measured 32.4 MB
 
 
+def test_every_weight_file_the_package_ships_together_stays_well_under_50_mb() -> None:
+    """The models and the assets (classifier, PCA, the small compression models, the few-label classifiers)."""
+    files = sorted((Path(vae.__file__).parent).rglob("*.safetensors"))
+    assert {f.parent.name for f in files} >= {"assets", *SHIPPED}
+    assert sum(f.stat().st_size for f in files) < 45e6  # measured 36.6 MB
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_test_loss_matches_recorded_value(name: str, mnist_test: vae.MNIST) -> None:
     model = vae.load(name)
