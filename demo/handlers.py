@@ -5,6 +5,13 @@ model (a dimension index, a code range), converts widget values to tensors, call
 (`vae.to_mnist`, `model.encode`, `vae.latent.*`, `vae.log_likelihood`, ...) and converts the
 result back to pictures. Models, the shipped test subset and per-model statistics are loaded on
 first use and cached, so the app starts in a few seconds.
+
+**Which model.** A model menu's value is a shipped model's name or `TRAINED`, the model this browser
+session trained in the Train tab (kept in the session's `gr.State`, a `live_run.TrainedModel`, which
+the endpoints receive as their last argument). [`Explorer.resolve`][] turns the two into a
+[`Chosen`][] model, the only way the endpoints get one: names are checked on the server, `TRAINED`
+without a trained model is a clear error, and the statistics of the session's model are cached with
+it (dropped with the session), never under a shipped model's name.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from live_run import TrainedModel
 from safetensors.torch import load_file
-from widgets import RANDOM_CODE, PlotValue, check_choice, gif_bytes, plot_value, tile, to_uint8, with_rows
+from widgets import RANDOM_CODE, PlotValue, check_choice, gif_bytes, map_value, plot_value, tile, to_uint8, with_rows
 
 import vae
 from vae.preprocess import MAX_IMAGE_SIDE
@@ -32,11 +40,11 @@ IMAGE_MODELS = ("default", "latent2d", *BETA_MODELS, "ae2d")  # unconditional mo
 SAMPLING_MODELS = ("default", "latent2d", *BETA_MODELS)  # unconditional VAEs: the prior is meaningful
 MAP_MODELS = ("latent2d", *BETA_MODELS, "ae2d")  # 2-D codes, drawn as a map
 CONDITIONAL_MODEL = "cvae"
+TRAINED = "trained here"  # the menus' value for the session's model from the Train tab
 NUM_STOCHASTIC = 8  # stochastic reconstructions shown per input
 SCORE_K = 16  # posterior samples per image for the negative-ELBO estimate (input and test digits alike)
 TYPICAL_DIGITS = 1000  # test digits behind the typical range of the score
 TOP_DIMENSIONS = 5  # dimensions shown in the traversal grid
-PLOT_DECIMALS = 4  # plotted values are sent as JSON: a few decimals are plenty
 COMPARE_BOX = (0.005, 0.995)  # quantiles of the autoencoder codes bounding its random codes
 COMPARE_THIN = 2  # the comparison maps show every 2nd shipped test digit (1,000 per map, each digit halved alike)
 
@@ -55,6 +63,50 @@ class Typical:
         return 100.0 * float(np.searchsorted(self.scores, score)) / len(self.scores)
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """The model one request uses (made by [`Explorer.resolve`][]).
+
+    Attributes:
+        name: the menu value, a shipped model's name or TRAINED (for messages).
+        model: the network, in eval mode.
+        stats: where its statistics over the shipped test digits are cached (codes, map, typical scores): the
+            explorer's store for that name for a shipped model, the `TrainedModel`'s own for the session's model.
+    """
+
+    name: str
+    model: vae.EncoderDecoder
+    stats: dict[str, Any]
+
+
+def unfit(trained: TrainedModel, prior: bool) -> str | None:
+    """Why the session's trained model cannot serve a tab, or None if it can; `prior`: the tab samples from the prior."""
+    if prior and not trained.model.config.is_variational:
+        return ("the model trained here is an autoencoder (reconstruction term only): it has no prior to sample from; "
+                "train a VAE (both terms, or the KL term only) or choose a shipped model")
+    return None
+
+
+def grid_codes(model: vae.EncoderDecoder, codes: torch.Tensor, n: int) -> torch.Tensor:
+    """The n x n grid of equal prior mass over the first two dimensions, the others at 0 (the prior's mean): (n*n, D).
+
+    An autoencoder has no prior: the grid is laid over a Gaussian fit of its test codes `codes` (N, D)
+    (mean + std * grid), so it covers the region they occupy, the other dimensions at their mean.
+    """
+    z = torch.zeros(n * n, model.config.latent_dim)  # (n*n, D)
+    z[:, :2] = vae.manifold_grid(n)  # (n*n, 2)
+    if not model.config.is_variational:
+        z = codes.mean(0) + codes.std(0) * z
+    return z
+
+
+def point_code(model: vae.EncoderDecoder, codes: torch.Tensor, z1: float, z2: float) -> torch.Tensor:
+    """The code (z1, z2) in the first two dimensions, the others as in `grid_codes` (0, or the autoencoder's mean): (1, D)."""
+    z = torch.zeros(1, model.config.latent_dim) if model.config.is_variational else codes.mean(0, keepdim=True).clone()
+    z[0, 0], z[0, 1] = z1, z2
+    return z
+
+
 class Explorer:
     """Model registry, caches and the endpoint functions of the demo.
 
@@ -70,7 +122,8 @@ class Explorer:
         self.examples_dir = examples_dir
         self._lock = threading.Lock()
         self._models: dict[str, vae.VAE] = {}
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._data: dict[str, Any] = {}  # the test subset, the classifier
+        self._stats: dict[str, dict[str, Any]] = {}  # per shipped model: see Chosen.stats
 
     # -- models and data --------------------------------------------------------------------
     def _source(self, name: str) -> str | Path | None:
@@ -99,13 +152,40 @@ class Explorer:
                     raise gr.Error(f"model {name!r} could not be loaded: {err}") from None
             return self._models[name]
 
-    def _cached(self, key: tuple[str, str], compute: Any) -> Any:
+    def resolve(self, name: Any, trained: Any, allowed: tuple[str, ...], prior: bool = False) -> Chosen:
+        """The model a menu value names: one of the shipped models `allowed`, or TRAINED, the session's model.
+
+        `trained` is the session's `gr.State` value (a `TrainedModel`, or None until a run ends): every
+        browser session and every API client has its own, so a session is never served another's model.
+        `prior`: the tab samples from the prior (an autoencoder does not fit). Anything else is a gr.Error
+        saying what to choose, or to train a model first.
+        """
+        check_choice(name, "model", [*allowed, TRAINED])
+        if name != TRAINED:
+            model = self.model(name, allowed)
+            with self._lock:
+                return Chosen(name, model, self._stats.setdefault(name, {}))
+        if not isinstance(trained, TrainedModel):
+            raise gr.Error(f"there is no model {TRAINED!r} in this browser session yet: train one in the Train tab first "
+                           "(it is kept for this session only), or choose a shipped model")
+        if (reason := unfit(trained, prior)) is not None:
+            raise gr.Error(reason)
+        return Chosen(TRAINED, trained.model, trained.stats)
+
+    @staticmethod
+    def offers(trained: Any, prior: bool = False) -> bool:
+        """Whether a menu offers the session's model: there is one, and it fits the tab (see `resolve`)."""
+        return isinstance(trained, TrainedModel) and unfit(trained, prior) is None
+
+    def _cached(self, key: str, compute: Any, store: dict[str, Any] | None = None) -> Any:
+        """`store[key]` (the explorer's data by default), computed on first use."""
+        store = self._data if store is None else store
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            if key in store:
+                return store[key]
         value = compute()  # outside the lock: may take a second; a duplicate computation is harmless
         with self._lock:
-            return self._cache.setdefault(key, value)
+            return store.setdefault(key, value)
 
     def subset(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The shipped test digits: images (N, 1, 28, 28) in [0, 1] and labels (N,)."""
@@ -117,7 +197,7 @@ class Explorer:
             data = load_file(str(path))
             return data["images"].unsqueeze(1).float() / 255.0, data["labels"].long()
 
-        return self._cached(("data", "subset"), load)
+        return self._cached("subset", load)
 
     def example_paths(self) -> list[str]:
         """The example PNGs (`<digit>_<test index>.png`) for the pickers: one of each digit, then the next of each, ..."""
@@ -125,27 +205,26 @@ class Explorer:
         rank = {p: sum(q.name[0] == p.name[0] for q in paths[:i]) for i, p in enumerate(paths)}
         return [str(p) for p in sorted(paths, key=lambda p: (rank[p], p.name))]
 
-    def codes(self, name: str) -> torch.Tensor:
-        """Where the shipped test digits sit in the latent space of model `name`: (N, D)."""
-        model = self.model(name)
+    def codes(self, chosen: Chosen) -> torch.Tensor:
+        """Where the shipped test digits sit in the latent space of a model: (N, D)."""
+        model = chosen.model
 
         def compute() -> torch.Tensor:
             images, labels = self.subset()
             with torch.no_grad():
                 return model.embed(images, labels if model.config.is_conditional else None)
 
-        return self._cached((name, "codes"), compute)
+        return self._cached("codes", compute, chosen.stats)
 
-    def typical(self, name: str) -> Typical:
-        """The anomaly score of `TYPICAL_DIGITS` shipped test digits under model `name`."""
-        model = self.model(name)
+    def typical(self, chosen: Chosen) -> Typical:
+        """The anomaly score of `TYPICAL_DIGITS` shipped test digits under a model."""
 
         def compute() -> Typical:
             images = self.subset()[0][:: max(1, len(self.subset()[0]) // TYPICAL_DIGITS)][:TYPICAL_DIGITS]
-            scores = np.sort(self._score(model, images).numpy())
+            scores = np.sort(self._score(chosen.model, images).numpy())
             return Typical(scores, *(float(np.percentile(scores, q)) for q in (5, 50, 95)))
 
-        return self._cached((name, "typical"), compute)
+        return self._cached("typical", compute, chosen.stats)
 
     def _score(self, model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
         """Negative ELBO in nats per image (VAE) or reconstruction error -log p(x | z) (autoencoder): (B,)."""
@@ -177,9 +256,10 @@ class Explorer:
             raise gr.Error(f"drawing: {err}") from None
         return composite
 
-    def reconstruct(self, image: str, model_name: str, seed: int) -> tuple[Any, ...]:
+    def reconstruct(self, image: str, model_name: str, seed: int, trained: Any = None) -> tuple[Any, ...]:
         """Input as the model sees it, reconstruction, stochastic reconstructions, posterior plot, score, reading."""
-        model = self.model(model_name, IMAGE_MODELS)
+        chosen = self.resolve(model_name, trained, IMAGE_MODELS)
+        model = chosen.model
         x = self._digit(image)[None]  # (1, 1, 28, 28)
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -191,7 +271,7 @@ class Explorer:
             samples = vae.decode_images(model, z)  # (S, 1, 28, 28)
             mean = vae.decode_images(model, mu)  # (1, 1, 28, 28) decoder mean at the posterior mean
         score = float(self._score(model, x)[0])
-        typical = self.typical(model_name)
+        typical = self.typical(chosen)
         std = (0.5 * logvar[0]).exp()  # (D,)
         d = mu.shape[1]
         posterior = plot_value(
@@ -201,7 +281,6 @@ class Explorer:
                 "quantity": ["mean μ"] * d + ["std σ"] * d,
             },
             mark="line",
-            decimals=PLOT_DECIMALS,
         )
         what = "negative ELBO" if model.config.is_variational else "reconstruction error −log p(x|z)"
         rank = typical.percentile(score)
@@ -219,9 +298,9 @@ class Explorer:
         return to_uint8(x)[0], to_uint8(mean)[0], tile(samples, NUM_STOCHASTIC), posterior, round(score, 3), reading
 
     # -- 2. sampling ------------------------------------------------------------------------
-    def sample(self, model_name: str, n: int, temperature: float, seed: int) -> np.ndarray:
+    def sample(self, model_name: str, n: int, temperature: float, seed: int, trained: Any = None) -> np.ndarray:
         """A grid of n decoded samples from the model's prior (z = temperature * eps for the standard normal)."""
-        model = self.model(model_name, SAMPLING_MODELS)
+        model = self.resolve(model_name, trained, SAMPLING_MODELS, prior=True).model
         z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))  # (n, D)
         return tile(vae.decode_images(model, z), math.ceil(math.sqrt(n)))
 
@@ -233,7 +312,9 @@ class Explorer:
         return tile(vae.decode_images(model, z, y), math.ceil(math.sqrt(n)))
 
     # -- 3. interpolation -------------------------------------------------------------------
-    def interpolate(self, image_a: str, image_b: str, model_name: str, steps: int, method: str) -> tuple[np.ndarray, bytes]:
+    def interpolate(
+        self, image_a: str, image_b: str, model_name: str, steps: int, method: str, trained: Any = None
+    ) -> tuple[np.ndarray, bytes]:
         """Decoded path between the posterior means of two digits: a strip and an animated GIF (its bytes).
 
         The GIF is handed to its output component as bytes, which stores them in Gradio's cache
@@ -241,7 +322,7 @@ class Explorer:
         or clean up. (The former rotation, which kept the newest 64 files, failed under load: two
         requests pruning at once, one stat()ed a file the other had just deleted.)
         """
-        model = self.model(model_name, IMAGE_MODELS)
+        model = self.resolve(model_name, trained, IMAGE_MODELS).model
         x = torch.stack([self._digit(image_a, "first digit"), self._digit(image_b, "second digit")])  # (2, 1, 28, 28)
         with torch.no_grad():
             z0, z1 = model.embed(x)  # (D,) each
@@ -250,71 +331,59 @@ class Explorer:
         return tile(frames, steps), gif_bytes(frames)
 
     # -- 4. latent space --------------------------------------------------------------------
-    def _map_model(self, name: str) -> vae.VAE:
-        model = self.model(name, MAP_MODELS)
-        if model.config.latent_dim != 2:
-            raise gr.Error(f"model {name!r} has a {model.config.latent_dim}-D latent space; the map needs 2-D codes")
-        return model
+    def _map_model(self, name: str, trained: Any = None) -> Chosen:
+        """A model for the map: a shipped 2-D one, or the session's (of any latent size: its first two dimensions)."""
+        chosen = self.resolve(name, trained, MAP_MODELS)
+        d = chosen.model.config.latent_dim
+        if d != 2 and chosen.name != TRAINED:
+            raise gr.Error(f"model {name!r} has a {d}-D latent space; the map needs 2-D codes")
+        return chosen
 
-    def code_range(self, name: str) -> float:
-        """Half-width of a square that holds the test codes of a 2-D model (at least 4, the prior's range)."""
-        self._map_model(name)
-        return max(4.0, math.ceil(float(self.codes(name).abs().max()) * 1.1))
+    def code_range(self, name: str, trained: Any = None) -> float:
+        """Half-width of a square that holds the test codes (first two dimensions) of a map model (at least 4, the prior's range)."""
+        chosen = self._map_model(name, trained)
+        return max(4.0, math.ceil(float(self.codes(chosen)[:, :2].abs().max()) * 1.1))
 
-    def _map_plot(self, name: str) -> PlotValue:
+    def _map_plot(self, chosen: Chosen) -> PlotValue:
         """The shipped test digits at their codes, in digit order (so the legend is too); cached per model."""
+        return self._cached("map", lambda: map_value(self.codes(chosen), self.subset()[1]), chosen.stats)
 
-        def compute() -> PlotValue:
-            codes, labels = self.codes(name), self.subset()[1]
-            order = torch.argsort(labels, stable=True)
-            columns = {
-                "z1": codes[order, 0].tolist(),
-                "z2": codes[order, 1].tolist(),
-                "digit": [str(d) for d in labels[order].tolist()],
-            }
-            return plot_value(columns, mark="point", decimals=PLOT_DECIMALS)
+    def latent_map(self, model_name: str, trained: Any = None) -> PlotValue:
+        """The shipped test digits at their codes (posterior means; the first two dimensions), coloured by digit."""
+        return self._map_plot(self._map_model(model_name, trained))
 
-        return self._cached((name, "map"), compute)
+    def manifold(self, model_name: str, n: int, trained: Any = None) -> np.ndarray:
+        """Decodes of an n x n grid of codes of equal prior mass (inverse normal CDF), over the first two dimensions.
 
-    def latent_map(self, model_name: str) -> PlotValue:
-        """The shipped test digits at their codes (posterior means), coloured by digit."""
-        self._map_model(model_name)
-        return self._map_plot(model_name)
-
-    def manifold(self, model_name: str, n: int) -> np.ndarray:
-        """Decodes of an n x n grid of codes of equal prior mass (inverse normal CDF).
-
-        For the autoencoder, which has no prior, the grid is laid over a Gaussian fit of its test
-        codes (mean + std * grid), so it covers the region its codes occupy.
+        For an autoencoder, which has no prior, the grid is laid over a Gaussian fit of its test
+        codes (mean + std * grid), so it covers the region its codes occupy (`grid_codes`).
         """
-        model = self._map_model(model_name)
-        grid = vae.manifold_grid(n)  # (n*n, 2)
-        if not model.config.is_variational:
-            codes = self.codes(model_name)
-            grid = codes.mean(0) + codes.std(0) * grid
-        return tile(vae.decode_images(model, grid), n)
+        chosen = self._map_model(model_name, trained)
+        return tile(vae.decode_images(chosen.model, grid_codes(chosen.model, self.codes(chosen), n)), n)
 
-    def decode_point(self, model_name: str, z1: float, z2: float) -> np.ndarray:
-        """The decoder mean at the code (z1, z2)."""
-        model = self._map_model(model_name)
-        limit = self.code_range(model_name)
+    def decode_point(self, model_name: str, z1: float, z2: float, trained: Any = None) -> np.ndarray:
+        """The decoder mean at the code (z1, z2) (other dimensions of a larger code: see `point_code`)."""
+        chosen = self._map_model(model_name, trained)
+        limit = self.code_range(model_name, trained)
         for name, value in (("z1", z1), ("z2", z2)):
             if abs(value) > limit:
                 raise gr.Error(f"{name} must be from {-limit:g} to {limit:g} for model {model_name!r}, not {value:g}")
-        return to_uint8(vae.decode_images(model, torch.tensor([[z1, z2]], dtype=torch.float32)))[0]
+        z = point_code(chosen.model, self.codes(chosen), z1, z2)  # (1, D)
+        return to_uint8(vae.decode_images(chosen.model, z))[0]
 
     # -- 5. autoencoder vs VAE --------------------------------------------------------------
     def classifier(self) -> Any:
         """The package's shipped MNIST classifier (loaded once), which names the digits in random decodes."""
         from vae.classifier import load_classifier
 
-        return self._cached(("data", "classifier"), load_classifier)
+        return self._cached("classifier", load_classifier)
 
-    def _compare_map(self, name: str) -> PlotValue:
+    def _compare_map(self, chosen: Chosen) -> PlotValue:
         """The map of `_map_plot` with every COMPARE_THIN-th digit: two maps are sent per comparison, and
         Gradio walks every value of an output (looking for files) before sending it; 1,000 points per
         map show the same shape at half the cost."""
-        return self._cached((name, "compare map"), lambda: {**self._map_plot(name), "data": self._map_plot(name)["data"][::COMPARE_THIN]})
+        full = self._map_plot(chosen)
+        return self._cached("compare map", lambda: {**full, "data": full["data"][::COMPARE_THIN]}, chosen.stats)
 
     def compare(self, n: int, seed: int) -> tuple[PlotValue, PlotValue, np.ndarray, np.ndarray, str]:
         """n random codes for ae2d and latent2d, on each model's map and decoded, and the digits a classifier sees in them.
@@ -325,15 +394,16 @@ class Explorer:
         generator = torch.Generator().manual_seed(seed)
         maps, grids, images = [], [], []
         for name in ("ae2d", "latent2d"):
-            model = self._map_model(name)
+            chosen = self._map_model(name)
+            model = chosen.model
             if model.config.is_variational:
                 z = model.prior.sample(n, 1.0, generator)  # (n, 2) from the prior
             else:
-                codes = self.codes(name)  # (N, 2)
+                codes = self.codes(chosen)  # (N, 2)
                 low, high = (torch.quantile(codes, q, dim=0) for q in COMPARE_BOX)  # (2,) each
                 z = low + (high - low) * torch.rand(n, 2, generator=generator)  # (n, 2) uniform in the box
             points = {"z1": z[:, 0].tolist(), "z2": z[:, 1].tolist(), "digit": [RANDOM_CODE] * n}
-            maps.append(with_rows(self._compare_map(name), points, decimals=PLOT_DECIMALS))
+            maps.append(with_rows(self._compare_map(chosen), points))
             images.append(vae.decode_images(model, z))  # (n, 1, 28, 28)
             grids.append(tile(images[-1], math.ceil(math.sqrt(n))))
         digits = self.classifier().predict(torch.cat(images))[0]  # (2n,) both models in one batch
@@ -353,11 +423,12 @@ class Explorer:
 
     # -- 6. traversal -----------------------------------------------------------------------
     def traverse(
-        self, image: str, model_name: str, dimension: int, span: float, steps: int
+        self, image: str, model_name: str, dimension: int, span: float, steps: int, trained: Any = None
     ) -> tuple[np.ndarray, np.ndarray, str]:
         """Decodes of the digit's code with one dimension set to evenly spaced values in [-span, span]; the same for
         the dimensions the digit uses most (rows of a grid); a note naming them."""
-        model = self.model(model_name, IMAGE_MODELS)
+        chosen = self.resolve(model_name, trained, IMAGE_MODELS)
+        model = chosen.model
         d = model.config.latent_dim
         if not 0 <= dimension < d:
             raise gr.Error(
@@ -377,7 +448,7 @@ class Explorer:
                 "Dimensions with a KL near 0 are ignored by the encoder and change little when traversed."
             )
         else:
-            spread = self.codes(model_name).std(0)  # (D,) an autoencoder has no KL: rank by the spread of its test codes
+            spread = self.codes(chosen).std(0)  # (D,) an autoencoder has no KL: rank by the spread of its test codes
             top = torch.argsort(spread, descending=True)[: min(TOP_DIMENSIONS, d)].tolist()
             note = (
                 f"Rows of the grid: z{', z'.join(map(str, top))}. An autoencoder has no prior: values outside the range "
@@ -394,4 +465,4 @@ class Explorer:
         return text
 
 
-__all__ = ["MAX_IMAGE_SIDE", "MODEL_NAMES", "Explorer"]
+__all__ = ["MAX_IMAGE_SIDE", "MODEL_NAMES", "TRAINED", "Chosen", "Explorer", "grid_codes", "point_code", "unfit"]

@@ -30,10 +30,12 @@ NO_DOCS = (
 )
 
 # Gradio keeps, per session (a browser tab, a gradio_client.Client), a copy of the page's config holding the last value
-# of every component the session used: about 0.5 MB here, mostly the latent-map plots. Sessions are dropped, oldest
-# first, only beyond `state_session_capacity` (Gradio's default 10,000: gigabytes). What a dropped session loses: its
-# gr.State values (Gradio does not call their delete callbacks then) and the component updates made for it; the
-# slider ranges the tabs update are checked again by the handlers, so an idle user's next request still works.
+# of every component the session used: about 0.5 MB here, mostly the latent-map plots; a session that trained a model
+# in the Train tab also holds it in a gr.State (about 2 MB of weights). Sessions are dropped, oldest first, only beyond
+# `state_session_capacity` (Gradio's default 10,000: gigabytes). What a dropped session loses: its gr.State values
+# (Gradio does not call their delete callbacks then, so a trained model's download stays on disk until the server
+# exits) and the component updates made for it; the slider ranges the tabs update are checked again by the handlers,
+# so an idle user's next request still works.
 MAX_SESSIONS = 256
 
 # glibc's malloc options (mallopt numbers from <malloc.h>) and the values set by `tune_malloc`.

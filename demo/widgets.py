@@ -350,9 +350,10 @@ class DigitSketchpad(gr.Sketchpad):
 
 # -- plots --------------------------------------------------------------------------------------
 PlotValue = dict[str, Any]  # the value of a native plot: gradio's PlotData fields, as a dict
+PLOT_DECIMALS = 4  # plotted values are sent as JSON: a few decimals are plenty
 
 
-def plot_value(columns: dict[str, list[Any]], mark: str, decimals: int = 4) -> PlotValue:
+def plot_value(columns: dict[str, list[Any]], mark: str, decimals: int = PLOT_DECIMALS) -> PlotValue:
     """The value of a gr.ScatterPlot / gr.LinePlot built directly from columns, without a pandas DataFrame.
 
     Gradio's native plots accept a DataFrame, which they convert with `to_json` on every call (about
@@ -365,10 +366,20 @@ def plot_value(columns: dict[str, list[Any]], mark: str, decimals: int = 4) -> P
     return {"columns": names, "data": rows, "datatypes": datatypes, "mark": mark}
 
 
-def with_rows(plot: PlotValue, columns: dict[str, list[Any]], decimals: int = 4) -> PlotValue:
+def with_rows(plot: PlotValue, columns: dict[str, list[Any]], decimals: int = PLOT_DECIMALS) -> PlotValue:
     """`plot` with more rows appended (same columns, in the same order)."""
     extra = plot_value(columns, plot["mark"], decimals)
     return {**plot, "data": plot["data"] + extra["data"]}
+
+
+def map_value(codes: torch.Tensor, labels: torch.Tensor) -> PlotValue:
+    """A latent map: digits at their codes (N, D), first two dimensions, in digit order so the legend is too.
+
+    Columns z1, z2, digit: the value of the Latent space, Autoencoder vs VAE and Train tabs' scatter plots.
+    """
+    order = torch.argsort(labels, stable=True)  # (N,)
+    columns = {"z1": codes[order, 0].tolist(), "z2": codes[order, 1].tolist(), "digit": [str(d) for d in labels[order].tolist()]}
+    return plot_value(columns, mark="point")
 
 
 # -- pictures -----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ The folder it writes is a complete Gradio Space (see docs/demo.md, "Deploy as a 
 
     README.md          Space card: sdk gradio, sdk_version, app_file demo/app.py
     requirements.txt   the package's runtime dependencies (CPU PyTorch); gradio comes from sdk_version
-    demo/              app.py, handlers.py, serving.py, widgets.py and examples/ (shipped test digits)
+    demo/              app.py and its modules (*.py, tabs/*.py) and examples/ (shipped test and training digits)
+    benchmarks/        the recorded results the Use tabs quote and the out-of-distribution generator they offer
     vae/               the package, with the pretrained models in vae/pretrained/
     site/              the built documentation (`mkdocs build`), which the app serves under /docs
                        for its "Read more" links; left out, with a warning, when it is not built
@@ -23,7 +24,11 @@ from pathlib import Path
 import gradio
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_FILES = ("app.py", "handlers.py", "serving.py", "widgets.py")
+DEMO_FILES = ("*.py", "tabs/*.py")  # under demo/: the app and its modules, the tab builders
+# under benchmarks/: what the Use tabs read (demo/uses.py): the recorded results they quote, the generator of
+# out-of-distribution inputs the anomaly tab offers
+BENCHMARK_FILES = ("results/imputation.json", "results/compression.json", "results/few_labels.json",
+                   "ood_inputs.py")
 REQUIREMENTS = """\
 --extra-index-url https://download.pytorch.org/whl/cpu
 torch>=2.2
@@ -89,9 +94,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"refusing to write the Space into the repository root ({out})")
     shutil.rmtree(out, ignore_errors=True)
     (out / "demo").mkdir(parents=True)
-    for name in DEMO_FILES:
-        shutil.copy2(ROOT / "demo" / name, out / "demo" / name)
+    for path in sorted(p for pattern in DEMO_FILES for p in (ROOT / "demo").glob(pattern)):
+        (out / path.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, out / path.relative_to(ROOT))
     shutil.copytree(ROOT / "demo" / "examples", out / "demo" / "examples")
+    for name in BENCHMARK_FILES:
+        (out / "benchmarks" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "benchmarks" / name, out / "benchmarks" / name)
     shutil.copytree(ROOT / "vae", out / "vae", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp"))
     (out / "requirements.txt").write_text(REQUIREMENTS)
     if site is not None:

@@ -20,7 +20,7 @@ from PIL import Image
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
 
-ENDPOINTS = {
+EXPLORE_ENDPOINTS = {
     "/drawing_to_image",
     "/reconstruct",
     "/sample",
@@ -29,9 +29,12 @@ ENDPOINTS = {
     "/latent_map",
     "/manifold",
     "/decode_point",
-    "/compare",
     "/traverse",
 }
+COMPARE_ENDPOINTS = {"/compare"}
+USE_ENDPOINTS = {"/damage", "/repair", "/compress", "/compression_maps", "/classify", "/anomaly_score", "/anomaly_example"}  # demo/tabs/use.py
+TRAIN_ENDPOINTS = {"/train", "/stop_training", "/preset_reconstruction_only", "/preset_kl_only", "/preset_both"}
+ENDPOINTS = EXPLORE_ENDPOINTS | COMPARE_ENDPOINTS | USE_ENDPOINTS | TRAIN_ENDPOINTS
 NUM_SUBSET = 2000  # digits in demo/examples/test_subset.safetensors
 
 
@@ -257,7 +260,18 @@ def test_space_bundle(tmp_path) -> None:
         "demo/handlers.py",
         "demo/serving.py",
         "demo/widgets.py",
+        "demo/live.py",
+        "demo/tabs/page.py",
+        "demo/tabs/explore.py",
+        "demo/tabs/compare.py",
+        "demo/tabs/use.py",
+        "demo/tabs/train.py",
         "demo/examples/test_subset.safetensors",
+        "demo/examples/train_subset.safetensors",
+        "benchmarks/results/imputation.json",  # what the Use tabs quote and offer (demo/uses.py)
+        "benchmarks/results/compression.json",
+        "benchmarks/results/few_labels.json",
+        "benchmarks/ood_inputs.py",
         "vae/__init__.py",
     ):
         assert (out / path).is_file(), path

@@ -141,6 +141,15 @@ CASES: list[tuple[str, tuple[Any, ...], list[str]]] = [
     ("/interpolate", (DIGIT, DIGIT, "cvae", 5, "linear"), ["model must be one of"]),
     ("/manifold", ("default", 5), ["model (2-D latent space) must be one of", "'latent2d'"]),
     ("/latent_map", ("../../etc",), ["must be one of"]),
+    # the session's trained model, asked for by a session (this client) that has trained none
+    ("/reconstruct", (DIGIT, "trained here", 0), ["no model 'trained here' in this browser session", "Train tab"]),
+    ("/sample", ("trained here", 4, 1.0, 0), ["train one in the Train tab first"]),
+    ("/interpolate", (DIGIT, DIGIT, "trained here", 5, "linear"), ["train one in the Train tab first"]),
+    ("/latent_map", ("trained here",), ["train one in the Train tab first"]),
+    ("/manifold", ("trained here", 5), ["train one in the Train tab first"]),
+    ("/decode_point", ("trained here", 0.0, 0.0), ["train one in the Train tab first"]),
+    ("/traverse", (DIGIT, "trained here", 0, 3.0, 5), ["train one in the Train tab first"]),
+    ("/sample", ("Trained here", 4, 1.0, 0), ["model must be one of"]),
     # numbers: range, type, whole numbers
     ("/sample", ("default", 0, 1.0, 0), ["number of samples", "from 1 to 64"]),
     ("/sample", ("default", 65, 1.0, 0), ["number of samples", "from 1 to 64"]),
@@ -190,7 +199,7 @@ RAW_CASES: list[tuple[str, str, list[str]]] = [
     ("decode_point", '["latent2d", 0, -Infinity]', ["z2", "inf"]),
     ("manifold", '["latent2d", -Infinity]', ["grid size", "inf"]),
     ("compare", "[Infinity, 0]", ["random codes", "inf"]),
-    ("sample", '["default", 4]', ["needed: 4, got: 2"]),
+    ("sample", '["default", 4]', ["enough input values", "got: 2"]),
     ("traverse", f'[{json.dumps(DIGIT_JSON)}, "default", 0, NaN, 5]', ["span", "nan"]),
     ("traverse", '[{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "default", 0, 1.0, 5]', ["not uploaded"]),
 ]

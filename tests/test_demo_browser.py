@@ -1,9 +1,11 @@
 """The real page in headless Chromium: every tab is opened and used, outputs appear, nothing leaves the machine.
 
 Chromium comes from Debian (`apt-get install chromium`), not from Playwright's download. The test
-draws a stroke on the sketchpad, picks an example, presses every tab's button, waits for the
-output pictures and plots, and saves one screenshot per tab. Every request the page makes must go
-to the demo's own host.
+draws a stroke on the sketchpad, picks an example, opens every tab (a sub-tab through its group:
+Explore, then Reconstruction), presses its button, waits for the output pictures and plots, and
+saves one screenshot per tab. It trains a tiny model in the Train tab and explores it in the
+Reconstruction tab ("trained here" in the model menu). Every request the page makes must go to
+the demo's own host.
 
 The screenshots go to a temporary folder, so a test run leaves the repository as it was. To refresh
 the ones the README and docs/demo.md show, run it with
@@ -35,6 +37,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(os.environ.get("VAE_SCREENSHOTS") or Path(tempfile.gettempdir()) / "vae-demo-screenshots")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_MS = 120_000  # generous: the first request of a model loads it, and CI machines may be busy
+EXPLORE = ("Reconstruction", "Random sampling", "Latent interpolation", "Latent space", "Latent traversal")  # sub-tabs of Explore
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +55,29 @@ def page():
         pg.errors = []  # type: ignore[attr-defined]
         pg.on("request", lambda r: pg.requests.append(r.url))  # type: ignore[attr-defined]
         pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-        pg.goto(demo_url(), wait_until="networkidle")
+        # not "networkidle": a page with a gr.State keeps a heartbeat stream open (Gradio drops a session's state
+        # when it closes), so the network is never idle
+        pg.goto(demo_url(), wait_until="load")
+        pg.locator("#recon-button").wait_for(state="visible")
         yield pg
         context.close()
         browser.close()
 
 
 def open_tab(page, name: str) -> None:
+    """Open a tab: a group (Explore, Compare, Use, Train), or a sub-tab of Explore after its group."""
+    if name in EXPLORE:
+        page.get_by_role("tab", name="Explore", exact=True).click()
     page.get_by_role("tab", name=name, exact=True).click()
     page.wait_for_timeout(300)
+
+
+def set_slider(page, elem_id: str, value: int) -> None:
+    """Type a value into a slider's number box, as a person would."""
+    box = page.locator(f"#{elem_id} input[type='number']")
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
 
 
 def wait_for_image(page, elem_id: str, previous: str | None = None) -> str:
@@ -137,7 +154,7 @@ def test_latent_space_tab(page) -> None:
 
 
 def test_comparison_tab(page) -> None:
-    open_tab(page, "Autoencoder vs VAE")
+    open_tab(page, "Compare")
     page.locator("#compare-button").click()
     wait_for_plot(page, "compare-ae-map")
     wait_for_plot(page, "compare-vae-map")
@@ -154,6 +171,30 @@ def test_traversal_tab(page) -> None:
     wait_for_image(page, "traverse-top")
     assert "Dimension z0" in page.locator("#traverse-note").inner_text()
     shoot(page, "traversal")
+
+
+def test_train_a_model_then_explore_it(page) -> None:
+    """A 2-step run in the Train tab; the Reconstruction tab's menu then offers it, and choosing it reconstructs with it."""
+    open_tab(page, "Reconstruction")
+    page.locator("#recon-button").click()
+    shipped = wait_for_image(page, "recon-mean")
+    page.locator("#recon-model input").click()
+    page.get_by_role("option", name="ae2d", exact=True).wait_for(state="visible")  # the menu is open
+    assert not page.get_by_role("option").filter(has_text="trained here").count()  # nothing trained yet
+    page.keyboard.press("Escape")
+    open_tab(page, "Train")
+    set_slider(page, "train-images", 100)
+    set_slider(page, "train-epochs", 1)
+    page.locator("#train-button").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Finished')")
+    shoot(page, "train")
+    open_tab(page, "Reconstruction")
+    page.locator("#recon-model input").click()
+    option = page.get_by_role("option").filter(has_text="trained here")
+    assert "live VAE, 2-D" in option.inner_text()
+    option.click()
+    wait_for_image(page, "recon-mean", previous=shipped)  # reconstructed again, by the model trained here
+    assert "nats" in page.locator("#recon-reading").inner_text()
 
 
 def test_a_read_more_link_opens_its_docs_page(page) -> None:

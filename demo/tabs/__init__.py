@@ -1,0 +1,1 @@
+"""The demo's tab groups, one module each; each builds its tab's widgets and events inside the caller's `gr.Tab`."""
