@@ -15,10 +15,11 @@ images, never on the test set (Kingma et al. also choose theirs on a validation 
 Kingma et al. (2014), "Semi-supervised learning with deep generative models", Table 1: 11.82 % test error
 (88.18 % accuracy) with 100 labels for VAE features (their M1, a 50-D latent) and a transductive SVM.
 
-For the demo (`--write-demo`): `vae/assets/few_label_classifiers.safetensors`, the logistic classifier of
-`default`'s latent means for every budget (the first draw, the chosen weight decay): `n<N>.weight` (10, 32),
-`n<N>.bias`, `n<N>.shift`, `n<N>.scale` (float64, a `vae.LinearClassifier` each), 3 KB in all. Fitting one on
-demand would need the labelled training images, which the demo does not ship.
+For the demo (`--write-demo`): `vae/assets/few_label_classifiers.safetensors`, the logistic classifiers of
+`default`'s latent means and of the raw pixels for every budget (the first draw, the chosen weight decay):
+`n<N>.weight` (10, 32), `n<N>.bias`, `n<N>.shift`, `n<N>.scale` for the latent means and the same keys with the
+prefix `pixels.` (weight (10, 784)) for the pixels, float64, a `vae.LinearClassifier` each, about 320 KB in
+all. Fitting them on demand would need the labelled training images, which the demo does not ship.
 
 Usage: python benchmarks/few_labels.py [--data-root ../shared/data] [--threads 1] [--draws 10] [--write-demo]
 Writes benchmarks/results/few_labels.json (with the exact command) and prints a Markdown table.
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "few_labels.json"
 DEMO_FILE = ROOT / "vae" / "assets" / "few_label_classifiers.safetensors"
 N_LABELS = (100, 600, 1000, 3000)
+DEMO_FEATURES = {"default latent means": "", "raw pixels": "pixels."}  # feature set -> key prefix in DEMO_FILE
 POOL_SIZE = 50_000  # labelled draws come from the first 50,000 training images; the last 10,000 are validation
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 KS = (1, 3, 5, 10)
@@ -94,11 +96,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, torch.Tenso
                 rows[str(n)] = {"mean": r.mean, "std": r.std, "accuracies": list(r.accuracies), **option,
                                 "val_accuracy_by_option": val_scores}
                 print(f"{name:22s} {classifier:8s} n={n:5d}: {r.mean:.4f} ± {r.std:.4f} ({option})", flush=True)
-                if classifier == "logistic" and name == "default latent means":
+                if classifier == "logistic" and name in DEMO_FEATURES:
                     idx = vae.balanced_subset(pool_y, n, torch.Generator().manual_seed(0))  # draw 0, as the protocol
                     fitted = vae.fit_logistic_regression(pool[idx], pool_y[idx], 10, best)
                     for key in ("weight", "bias", "shift", "scale"):
-                        demo[f"n{n}.{key}"] = getattr(fitted, key).contiguous()
+                        demo[f"{DEMO_FEATURES[name]}n{n}.{key}"] = getattr(fitted, key).contiguous()
                     rows[str(n)]["demo_classifier_accuracy"] = (fitted.predict(test_f) == test.labels).double().mean().item()
             entry[classifier] = rows
         results[name] = entry
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, torch.Tenso
                       "method": "M1 (VAE features) + TSVM", "n_labels": 100, "error": KINGMA_M1_ERROR_100,
                       "accuracy": 1 - KINGMA_M1_ERROR_100},
         "results": results,
-        "demo": {"file": str(DEMO_FILE.relative_to(ROOT)), "features": "default latent means", "draw": 0},
+        "demo": {"file": str(DEMO_FILE.relative_to(ROOT)), "features": list(DEMO_FEATURES), "key_prefixes": list(DEMO_FEATURES.values()),
+                 "draw": 0},
         "seconds": time.perf_counter() - start,
     }
     return result, demo

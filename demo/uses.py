@@ -56,7 +56,6 @@ CURVE_COLORS = {"PCA": "#4e79a7", "autoencoder": "#f28e2b", "VAE": "#e15759", "c
 COMPRESSION_METHODS = {"pca": "PCA", "ae": "autoencoder", "vae": "VAE"}
 MAP_THIN = 2  # the 2-D maps show every 2nd of the 2,000 digits (the same shape at half the payload)
 FEATURE_ROWS = ("default latent means", "PCA 32", "latent2d latent means", "PCA 2", "raw pixels")
-TRAIN_SUBSET = "train_subset.safetensors"  # demo/examples: 10,000 labelled training digits (scripts/make_train_subset.py)
 
 
 @dataclass(frozen=True)
@@ -369,29 +368,18 @@ class Uses:
         return self._lazy("budgets", read)
 
     def classifiers(self, n: int) -> tuple[vae.LinearClassifier, vae.LinearClassifier]:
-        """The shipped classifier on `default`'s latent means for n labels, and one on raw pixels.
+        """The shipped classifiers for n labels: one on `default`'s latent means, one on raw pixels.
 
-        The pixel classifier is read from the asset if it holds one (`pixels.n<N>.*`); else it is fitted once,
-        with the weight decay the benchmark chose, on a balanced draw (seed 0) of n of the demo's 10,000 labelled
-        training digits (a few seconds for 3,000 labels).
+        Both were fitted by `benchmarks/few_labels.py --write-demo` (the first draw of n labelled digits, the
+        weight decay chosen on validation) and are read from the asset, never fitted here.
         """
         stored = self._lazy("few_labels", lambda: load_file(str(self._asset("few_label_classifiers.safetensors"))))
         fields = ("weight", "bias", "shift", "scale")
+        if f"pixels.n{n}.weight" not in stored:
+            raise gr.Error("the raw-pixel classifiers are missing from vae/assets/few_label_classifiers.safetensors: "
+                           "run `python benchmarks/few_labels.py --write-demo`")
         codes = vae.LinearClassifier(*(stored[f"n{n}.{f}"] for f in fields))
-
-        def pixels() -> vae.LinearClassifier:
-            if f"pixels.n{n}.weight" in stored:
-                return vae.LinearClassifier(*(stored[f"pixels.n{n}.{f}"] for f in fields))
-            path = self.explorer.examples_dir / TRAIN_SUBSET
-            if not path.is_file():
-                raise gr.Error(f"the labelled training digits {path.name} are missing: run scripts/make_train_subset.py")
-            data = load_file(str(path))
-            images, labels = data["images"].float().div(255).flatten(1), data["labels"].long()  # (N, 784), (N,)
-            idx = vae.balanced_subset(labels, n, torch.Generator().manual_seed(0))
-            decay = self._result("few_labels")["results"]["raw pixels"]["logistic"][str(n)]["weight_decay"]
-            return vae.fit_logistic_regression(images[idx], labels[idx], 10, decay)
-
-        return codes, self._lazy(f"pixels/{n}", pixels)
+        return codes, vae.LinearClassifier(*(stored[f"pixels.n{n}.{f}"] for f in fields))
 
     def subset_accuracy(self, n: int) -> tuple[float, float]:
         """Accuracy of the two classifiers of `classifiers(n)` on the demo's 2,000 shipped test digits."""
@@ -409,7 +397,8 @@ class Uses:
         result = self._result("few_labels")["results"]
         out = {name: {f"{c}_{s}": result[name][c][str(n)][s] for c in ("logistic", "knn") for s in ("mean", "std")}
                for name in FEATURE_ROWS if name in result}
-        out["default latent means"]["shipped"] = result["default latent means"]["logistic"][str(n)]["demo_classifier_accuracy"]
+        for name in ("default latent means", "raw pixels"):
+            out[name]["shipped"] = result[name]["logistic"][str(n)]["demo_classifier_accuracy"]
         return out
 
     def classify(self, image: Any, n: int) -> tuple[np.ndarray, dict[str, float], dict[str, float], str]:
@@ -428,9 +417,9 @@ class Uses:
             f"VAE codes say **{int(p_codes.argmax())}** ({p_codes.max():.0%}); raw pixels say **{int(p_pixels.argmax())}** ({p_pixels.max():.0%}).", "",
             f"Test accuracy (%) with **{n} labels**, mean ± std over {draws} balanced draws (benchmarks/few_labels.py):", "",
             "| features | logistic regression | k-NN |", "| --- | ---: | ---: |", *rows, "",
-            (f"The classifier used here on VAE codes (draw 0): **{100 * acc['default latent means']['shipped']:.2f}%** on the 10,000 test "
-             f"digits. On the demo's 2,000 test digits: VAE codes {100 * live_codes:.1f}%, raw pixels {100 * live_pixels:.1f}% (the pixel "
-             f"classifier is fitted in the demo on {n} of its own labelled training digits, the same protocol). Reference: "
+            (f"The classifiers used here (draw 0) on the 10,000 test digits: VAE codes **{100 * acc['default latent means']['shipped']:.2f}%**, "
+             f"raw pixels **{100 * acc['raw pixels']['shipped']:.2f}%**; on the demo's 2,000 test digits: VAE codes {100 * live_codes:.1f}%, "
+             f"raw pixels {100 * live_pixels:.1f}%. Reference: "
              f"{ref['method']}, {100 * ref['accuracy']:.2f}% with {ref['n_labels']} labels (Kingma et al., 2014)."),
         ])
         labels = [str(i) for i in range(10)]

@@ -140,12 +140,19 @@ def test_the_few_label_accuracy_re_measures_within_its_spread(mnist_test, mnist_
     assert again.accuracies == pytest.approx(row["accuracies"], abs=0.005)  # draw by draw, the same subsets
     # the demo's stored classifier (draw 0) has the accuracy recorded for it
     stored = load_file(str(ROOT / recorded["demo"]["file"]))
-    assert {k.split(".")[0] for k in stored} == {f"n{n}" for n in recorded["n_labels"]}
-    classifier = vae.LinearClassifier(*(stored[f"n100.{key}"] for key in ("weight", "bias", "shift", "scale")))
+    fields = ("weight", "bias", "shift", "scale")
+    assert set(stored) == {f"{prefix}n{n}.{f}" for prefix in ("", "pixels.") for n in recorded["n_labels"] for f in fields}
+    classifier = vae.LinearClassifier(*(stored[f"n100.{key}"] for key in fields))
     assert classifier.weight.shape == (10, model.config.latent_dim)
     accuracy = (classifier.predict(test) == mnist_test.labels).double().mean().item()
     assert accuracy == pytest.approx(row["demo_classifier_accuracy"], abs=1e-3)
     assert accuracy == pytest.approx(row["accuracies"][0], abs=0.005)
+    # and the raw-pixel one, on gray levels
+    pixels = vae.LinearClassifier(*(stored[f"pixels.n100.{key}"] for key in fields))
+    pixel_row = recorded["results"]["raw pixels"]["logistic"]["100"]
+    accuracy = (pixels.predict(mnist_test.images.flatten(1)) == mnist_test.labels).double().mean().item()
+    assert accuracy == pytest.approx(pixel_row["demo_classifier_accuracy"], abs=1e-3)
+    assert accuracy == pytest.approx(pixel_row["accuracies"][0], abs=0.005)
 
 
 # -- compression ---------------------------------------------------------------------------------------------
