@@ -24,6 +24,8 @@ from .features import (
     knn_predict,
     latent_features,
 )
+from .hierarchical import HierarchicalTerms, HierarchicalVAE
+from .hub import from_pretrained
 from .impute import ImputationStep, add_noise, check_mask, impute, impute_steps, make_mask, missing_log_likelihood
 from .latent import decode_images, lerp, manifold_grid, sample_prior, slerp, traverse
 from .linear import PCA, PPCA, fit_pca, fit_ppca
@@ -54,6 +56,8 @@ __all__ = [
     "EncoderDecoder",
     "FewLabelResult",
     "GradientSamples",
+    "HierarchicalTerms",
+    "HierarchicalVAE",
     "ImageError",
     "ImputationStep",
     "LikelihoodEstimates",
@@ -89,6 +93,7 @@ __all__ = [
     "fit_logistic_regression",
     "fit_pca",
     "fit_ppca",
+    "from_pretrained",
     "gaussian_elbo",
     "gaussian_kl",
     "gaussian_kl_between",

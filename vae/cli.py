@@ -53,14 +53,15 @@ def _config_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     from .data import DATA_ROOT_HELP
 
-    p.add_argument("--data-root", help=DATA_ROOT_HELP)
-    p.add_argument("--download", action="store_true", help="download MNIST into the data root if missing (needs internet)")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP + "; with --dataset images, the image folder")
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset (MNIST, Fashion-MNIST, KMNIST, EMNIST) into the data root if missing (needs internet)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import ModelConfig, TrainConfig
+    from .config import ModelConfig, TrainConfig, choices
     from .data import DATA_ROOT_HELP
 
     parser = argparse.ArgumentParser(prog="vae", description="Train, evaluate and sample variational autoencoders on MNIST.")
@@ -78,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--snapshots", action="store_true",
                    help="keep a small per-epoch snapshot (test codes, reconstructions, samples) in RUN/snapshots/ for "
                         "`vae movie`; a run that has them keeps taking them when resumed")
+    t.add_argument("--image-size", type=int, metavar="S",
+                   help="a new model's images are S x S (default 28); --dataset images converts the folder's images to it "
+                        "(conv networks: S divisible by 4)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also write the per-epoch losses, learning rate and image grids as TensorBoard events into the run folder")
+    t.add_argument("--log-dir", help="write the TensorBoard events here instead of the run folder (implies --tensorboard)")
+    t.add_argument("--dist-timeout", type=float, default=None, metavar="SECONDS",
+                   help="under torchrun: seconds a process waits for the others before the job stops with an error "
+                        "(default 300)")
     _add_data_args(t)
 
     e = sub.add_parser("evaluate", help="test (or validation) ELBO and NLL (IWAE bound) of a model")
@@ -91,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", help="write the results as JSON here (default: print only)")
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--dataset", choices=choices(TrainConfig, "dataset"),
+                   help="the dataset to score (default: the one the model was trained on, else mnist)")
     _add_data_args(e)
 
     s = sub.add_parser("sample", help="save a grid of samples from the prior")
@@ -131,9 +143,21 @@ def _command_line() -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from . import distributed
+
+    timeout = distributed.DEFAULT_TIMEOUT_SECONDS if args.dist_timeout is None else args.dist_timeout
+    group = distributed.setup(args.device, timeout)  # None unless torchrun started several processes
+    try:
+        return _train(args, group is None or group.is_main)
+    finally:
+        distributed.teardown()
+
+
+def _train(args: argparse.Namespace, main: bool) -> int:
+    """`vae train` in one process (of several under torchrun: only the main one writes and prints)."""
     from .checkpoint import CHECKPOINT_DIR, load_config
     from .config import ModelConfig, TrainConfig
-    from .data import load_mnist
+    from .datasets import load_dataset, num_classes
     from .runs import Command, Provenance, Resumption, StartRecord, resume_or_init, starting_record
     from .training import train
 
@@ -141,9 +165,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_options, train_options = _config_options(args, ModelConfig), _config_options(args, TrainConfig)
     if args.resume:
         start = resume_or_init(out, resume=True, epochs=args.epochs)
-        if set(train_options) - {"epochs"} or model_options:
+        if set(train_options) - {"epochs"} or model_options or args.image_size is not None:
             raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
     else:
+        if args.image_size is not None or args.dataset not in (None, "mnist"):  # the data's shape and classes
+            if args.init_from is None:
+                model_options["image_shape"] = (1, args.image_size or 28, args.image_size or 28)
+                model_options["num_classes"] = num_classes(args.dataset or "mnist", args.data_root)
+            elif args.image_size is not None:
+                raise ValueError("with --init-from the image size is the starting model's; drop --image-size")
         if args.init_from is not None:
             if set(model_options) - {"prior_components"}:
                 raise ValueError("with --init-from the model options come from the starting model; drop them "
@@ -158,20 +188,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             train_options.setdefault("binarize", "none")
         # checked before command.json, the run's record, is written (or overwritten)
         start = resume_or_init(out, model_config, TrainConfig(**train_options), init_from=args.init_from)
-        out.mkdir(parents=True, exist_ok=True)
-        provenance = None if args.init_from is None else Provenance.of(args.init_from)
-        if provenance is not None:  # the starting model's record as it is now: its folder may be overwritten before the export
-            stages, curve = starting_record(provenance)
-            StartRecord(tuple(stages), tuple(curve)).save(out)
-        Command(_command_line(), time.strftime("%Y-%m-%d %H:%M:%S"), provenance).save(out)
-    train_data = load_mnist(True, args.data_root, args.download)
-    test_data = load_mnist(False, args.data_root, args.download)
-    if args.resume:  # record the resume once the data is known to load
+        if main:  # under torchrun, rank 0 writes the run's records
+            out.mkdir(parents=True, exist_ok=True)
+            provenance = None if args.init_from is None else Provenance.of(args.init_from)
+            if provenance is not None:  # the starting model's record as it is now: its folder may be overwritten before the export
+                stages, curve = starting_record(provenance)
+                StartRecord(tuple(stages), tuple(curve)).save(out)
+            Command(_command_line(), time.strftime("%Y-%m-%d %H:%M:%S"), provenance).save(out)
+    dataset, shape = start.train_config.dataset, start.model_config.image_shape
+    train_data = load_dataset(dataset, True, args.data_root, args.download, shape)
+    test_data = load_dataset(dataset, False, args.data_root, args.download, shape)
+    if args.resume and main:  # record the resume once the data is known to load
         record = Command.load(out)
         dataclasses.replace(record, resumed=(*record.resumed, Resumption(_command_line(), start.epoch))).save(out)
+    _say_distributed(start.train_config, main)
+    log_dir = args.log_dir if args.log_dir is not None else (out if args.tensorboard else None)
     history = train(start.model_config, start.train_config, out, train_data, test_data, device=args.device, resume=args.resume,
                     progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from,
-                    snapshots=args.snapshots)
+                    snapshots=args.snapshots, log_dir=log_dir)
+    if not main:
+        return 0
     last = history[-1]
     val = f"val -ELBO {last['val_loss']:.2f}, " if "val_loss" in last else ""
     density = " (a density on gray levels)" if start.model_config.is_gaussian else ""
@@ -180,10 +216,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_distributed(config: Any, main: bool) -> None:
+    """Under torchrun, state the processes, the global and per-process batch and the learning rate (rank 0 prints)."""
+    from . import distributed
+
+    group = distributed.current()
+    if group is None or not main:
+        return
+    n = group.world_size
+    print(f"distributed: {n} processes ({group.backend} on {group.device.type}), global batch {config.batch_size} "
+          f"(about {config.batch_size / n:g} per process), lr {config.lr:g} for the global batch", flush=True)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load, resolve_model_dir
     from .config import save_json
-    from .data import load_mnist
+    from .datasets import check_labels, load_dataset, recorded_dataset
     from .evaluation import evaluate, evaluation_images
     from .runs import held_out_size
     from .training import resolve_device
@@ -193,11 +241,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load(args.model, device=resolve_device(args.device))
     if not model.config.is_variational:
         raise ValueError("an autoencoder has no ELBO or likelihood to evaluate; evaluate a vae or cvae model")
+    dataset, shape = args.dataset or recorded_dataset(args.model), model.config.image_shape
     if args.split == "val":
         val_size = held_out_size(args.model)  # before loading the data: a model without a split is refused at once
-        split = load_mnist(True, args.data_root, args.download).split_off(val_size)[1]
+        split = load_dataset(dataset, True, args.data_root, args.download, shape).split_off(val_size)[1]
     else:
-        split = load_mnist(False, args.data_root, args.download)
+        split = load_dataset(dataset, False, args.data_root, args.download, shape)
+    if model.config.is_conditional:
+        check_labels(split, model.config.num_classes, dataset)
     if args.test_size is not None:
         split = split.subset(args.test_size)
     images = evaluation_images(model.config, split)  # binarized once (Bernoulli) or gray levels (Gaussian)
@@ -305,13 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
+    from .distributed import DistributedError
+    from .tensorboard import TensorBoardMissing
     from .training import TrainingDiverged
 
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "movie": cmd_movie,
                 "data": cmd_data}
     try:
         return commands[args.command](args)
-    except (DataError, CheckpointError, ConfigError, TrainingDiverged, ValueError, FileNotFoundError) as err:
+    except (DataError, CheckpointError, ConfigError, TrainingDiverged, DistributedError, TensorBoardMissing, ValueError,
+            FileNotFoundError) as err:
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-ModelKind = Literal["vae", "ae", "cvae"]
+ModelKind = Literal["vae", "ae", "cvae", "hvae"]
 Architecture = Literal["mlp", "conv"]
 Likelihood = Literal["bernoulli", "gaussian", "gaussian_learned"]
 Objective = Literal["elbo", "iwae"]
 Precision = Literal["fp32", "bf16"]
+Dataset = Literal["mnist", "fashion-mnist", "kmnist", "emnist-balanced", "emnist-byclass", "emnist-bymerge",
+                  "emnist-digits", "emnist-letters", "emnist-mnist", "images"]  # see vae.datasets
 
 T = TypeVar("T", "ModelConfig", "TrainConfig")
 
@@ -152,7 +154,8 @@ class ModelConfig:
 
     Attributes:
         kind: `"vae"` (variational autoencoder), `"ae"` (plain deterministic autoencoder with the same
-            networks) or `"cvae"` (conditional VAE: the one-hot label is fed to encoder and decoder).
+            networks), `"cvae"` (conditional VAE: the one-hot label is fed to encoder and decoder) or `"hvae"`
+            (a hierarchical VAE with two stochastic layers, see [`HierarchicalVAE`][vae.hierarchical.HierarchicalVAE]).
         arch: `"mlp"` (fully connected) or `"conv"` (convolutional encoder, fully connected or
             convolutional decoder, see `decoder`).
         latent_dim: size D of the latent code z; any D >= 1 (2 gives a plottable latent space).
@@ -178,9 +181,15 @@ class ModelConfig:
         decoder_std: the standard deviation sigma of a Gaussian decoder (its initial value for
             `"gaussian_learned"`); unused by a Bernoulli decoder. With a fixed sigma the objective is
             $-\lVert x - \hat x \rVert^2 / (2\sigma^2) - \mathrm{KL}$ + const, a KL weight of $2\sigma^2$ on the MSE.
+        lower_latent_dim: `kind="hvae"` only: the size of the lower stochastic layer $z_1$; `latent_dim` is
+            the size of the top layer $z_2$, the one the prior, `encode` and the latent tools work on (see
+            [`HierarchicalVAE`][vae.hierarchical.HierarchicalVAE]).
+        lower_hidden: `kind="hvae"` only: the hidden widths of the networks between $z_1$ and $z_2$ (the
+            bottom-up path to $q(z_2 \mid x)$ and the top-down $p(z_1 \mid z_2)$, in reverse order).
     """
 
-    kind: ModelKind = option("vae", "vae, plain autoencoder (ae) or conditional vae (cvae)")
+    kind: ModelKind = option("vae", "vae, plain autoencoder (ae), conditional vae (cvae) or hierarchical vae with two "
+                                    "stochastic layers (hvae)")
     arch: Architecture = option("mlp", "encoder/decoder body")
     latent_dim: int = option(20, "latent size D", at_least=1)
     hidden: tuple[int, ...] = option((400,), "hidden layer widths", at_least=1)
@@ -194,6 +203,9 @@ class ModelConfig:
                                                  "--decoder-std (the MSE objective, KL weight 2 sigma^2), or gaussian_learned "
                                                  "(one learned variance); a Gaussian trains on gray levels (--binarize none)")
     decoder_std: float = option(0.1, "sigma of a Gaussian decoder (its starting value for gaussian_learned)", above=0)
+    lower_latent_dim: int = option(64, "size of the lower stochastic layer z1 of an hvae (--latent-dim is its top layer z2)",
+                                   at_least=1)
+    lower_hidden: tuple[int, ...] = option((256,), "hidden widths of the networks between z1 and z2 of an hvae", at_least=1)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -217,7 +229,7 @@ class ModelConfig:
 
     @property
     def is_variational(self) -> bool:
-        return self.kind in ("vae", "cvae")
+        return self.kind in ("vae", "cvae", "hvae")
 
     @property
     def is_gaussian(self) -> bool:
@@ -269,6 +281,8 @@ class TrainConfig:
             bounds stay float32; evaluation is always float32). Several times faster on a CPU with
             bfloat16 matrix units (AMX) or a recent GPU; measured by `python benchmarks/precision.py`.
         eval_batch_size: batch size for the per-epoch test loss.
+        dataset: the images trained on (and, by `vae evaluate`, scored): `"mnist"`, another 28 x 28 dataset in
+            MNIST's file format, or `"images"`, a folder of your own (see [`vae.datasets`][vae.datasets]).
     """
 
     epochs: int = option(10, "epochs (may be raised when resuming)", at_least=1)
@@ -293,6 +307,8 @@ class TrainConfig:
     prior_lr: float | None = option(None, "peak learning rate of a learned prior (default: --lr)", above=0)
     precision: Precision = option("fp32", "bf16: run the networks in bfloat16 while training, the rest in float32")
     eval_batch_size: int = option(1000, "batch size of the per-epoch test and validation loss", at_least=1)
+    dataset: Dataset = option("mnist", "the images: mnist, fashion-mnist, kmnist, emnist-<split> (28x28 IDX files under "
+                                       "--data-root) or images (the image folder --data-root, at --image-size)")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -28,12 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig, Precision
+from .hub import HubMixin
 from .nets import build_decoder, build_encoder, build_likelihood
 from .objectives import ElboTerms, elbo, gaussian_log_density, iwae_bound
 from .priors import build_prior, draw_device
 
 
-class EncoderDecoder(nn.Module):
+class EncoderDecoder(HubMixin, nn.Module):
     r"""What every model shares: the encoder and decoder networks, the decoder's likelihood, conditioning.
 
     Subclasses define `encode` (what the encoder's output means) and `forward` (the loss terms).
@@ -280,11 +281,16 @@ class Autoencoder(EncoderDecoder):
 
 
 def build_model(config: ModelConfig, decoder_dropout: float = 0.0) -> VAE | Autoencoder:
-    """The model that `config.kind` names, freshly initialised: a `VAE` for `"vae"` and `"cvae"`, an `Autoencoder` for `"ae"`.
+    """The model that `config.kind` names, freshly initialised: a `VAE` for `"vae"` and `"cvae"`, an `Autoencoder` for `"ae"`,
+    a [`HierarchicalVAE`][vae.hierarchical.HierarchicalVAE] (a `VAE` with two stochastic layers) for `"hvae"`.
 
     `decoder_dropout` is a training-time regulariser (see
     [`TrainConfig.decoder_dropout`][vae.TrainConfig]); it changes no parameter.
     """
+    if config.kind == "hvae":  # two stochastic layers; imported here, as it builds on VAE
+        from .hierarchical import HierarchicalVAE
+
+        return HierarchicalVAE(config, decoder_dropout)
     cls = VAE if config.is_variational else Autoencoder
     return cls(config, decoder_dropout)
 

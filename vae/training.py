@@ -25,7 +25,12 @@ With a run folder, every epoch writes into it:
   checkpoint; a resumed run that has them keeps taking them.
 
 Without one (`out_dir=None`) the run stays in memory: the same epochs and records, no files (see
-[`vae.runs`][vae.runs] for what a run folder holds).
+[`vae.runs`][vae.runs] for what a run folder holds). With `log_dir`, the records and grids also go
+to TensorBoard ([`vae.tensorboard`][vae.tensorboard]).
+
+Inside a process group ([`vae.distributed`][vae.distributed], `torchrun ... -m vae train`) the same
+loop runs in every process on its shard of every global batch, under DistributedDataParallel; only
+rank 0 writes.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import distributed
 from .checkpoint import write_checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import MNIST, binarize, binarized_test_set
@@ -118,10 +124,10 @@ def training_loss(
     return {"loss": loss, "reconstruction": terms.reconstruction, "kl": terms.kl}
 
 
-def save_grid(model: EncoderDecoder, images: torch.Tensor, labels: torch.Tensor, z: torch.Tensor, path: Path) -> None:
-    """Rows: test digits, their reconstructions, then decoded samples from the fixed codes z."""
-    from torchvision.utils import save_image
-
+def grid_rows(
+    model: EncoderDecoder, images: torch.Tensor, labels: torch.Tensor, z: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Test images (n, C, H, W), their reconstructions (n, C, H, W) and the samples decoded from the fixed codes z (m, C, H, W)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -131,8 +137,15 @@ def save_grid(model: EncoderDecoder, images: torch.Tensor, labels: torch.Tensor,
         sample_y = (torch.arange(z.shape[0]) % model.config.num_classes).to(device) if model.config.is_conditional else None
         samples = model.decoder_mean(z.to(device), sample_y).cpu()
     model.train(was_training)
+    return images, recon, samples
+
+
+def save_grid(model: EncoderDecoder, images: torch.Tensor, labels: torch.Tensor, z: torch.Tensor, path: Path) -> None:
+    """Rows: test digits, their reconstructions, then decoded samples from the fixed codes z ([`grid_rows`][vae.training.grid_rows])."""
+    from torchvision.utils import save_image
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.cat([images, recon, samples]), str(path), nrow=images.shape[0], padding=1, pad_value=0.5)
+    save_image(torch.cat(grid_rows(model, images, labels, z)), str(path), nrow=images.shape[0], padding=1, pad_value=0.5)
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,7 @@ def train(
     callback: Callable[[TrainingProgress], bool | None] | None = None,
     callback_every: int = 100,
     snapshots: bool = False,
+    log_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train a model, recording every epoch: with a run folder, a checkpoint, a history line and a grid.
 
@@ -231,6 +245,14 @@ def train(
         snapshots: keep a snapshot of every epoch for the training movie in `out_dir/snapshots/`
             (see [`vae.movie`][vae.movie]). A run folder that holds snapshots keeps taking them when
             resumed, whatever this says; the snapshots of epochs after the resumed checkpoint are dropped.
+        log_dir: also write every epoch's record and grid images as TensorBoard events into this
+            folder (see [`vae.tensorboard`][vae.tensorboard]; the run folder itself is a good choice).
+
+    Inside a process group ([`vae.distributed.setup`][vae.distributed.setup]; `torchrun`) every
+    process calls `train` with the same arguments: `train_config.batch_size` is then the global
+    batch, each process trains on its shard of it, only rank 0 writes files and shows progress, and
+    every process returns the same history. The callback runs in every process, with that
+    process's own step terms; training stops when any process's callback asks.
 
     Returns:
         The per-epoch metrics of the whole run (including epochs before a resume).
@@ -238,26 +260,48 @@ def train(
     Raises:
         TrainingDiverged: on a NaN or infinite loss; the previous epoch's checkpoint stays in place.
         ConfigError, CheckpointError: see [`resume_or_init`][vae.runs.resume_or_init].
+        DistributedError: another process of the group crashed or stopped answering.
     """
     if callback_every < 1:
         raise ConfigError(f"callback_every must be a positive number of steps, not {callback_every!r}")
     if snapshots and out_dir is None:
         raise ConfigError("snapshots are kept in the run folder: give out_dir, or train in memory without snapshots")
-    start = resume_or_init(out_dir, model_config, train_config, resume=resume, init_from=init_from)
-    train_data, val_data = _validation_split(train_data, train_config)
-    if len(train_data) == 0:
-        raise ConfigError("there are no training images to train on")
-    dev = resolve_device(device)
-    torch.manual_seed(train_config.seed)
-    model = build_model(model_config, train_config.decoder_dropout).to(dev)
-    optimizer = torch.optim.Adam(_param_groups(model, train_config), lr=train_config.lr)
-    start.restore(model, optimizer)
-    loop = _Loop(model, optimizer, train_config, train_data, dev, _run_folder(out_dir), callback, callback_every, progress, grids)
-    loop.prepare(start.epoch, test_data, val_data, snapshots)
-    for epoch in range(start.epoch, train_config.epochs):
-        if _train_epoch(loop, epoch):
-            break
+    group = distributed.current()  # None: one process
+    # rank 0 checks and sets up the run folder (a resumed history trimmed) first, then the others read it
+    with distributed.lost_processes(group, "starting"), distributed.main_first(group):
+        start = resume_or_init(out_dir, model_config, train_config, resume=resume, init_from=init_from)
+        train_data, val_data = _validation_split(train_data, train_config)
+        if len(train_data) == 0:
+            raise ConfigError("there are no training images to train on")
+        dev = resolve_device(device) if group is None else group.device
+        torch.manual_seed(train_config.seed)
+        model = build_model(model_config, train_config.decoder_dropout).to(dev)
+        optimizer = torch.optim.Adam(_param_groups(model, train_config), lr=train_config.lr)
+        start.restore(model, optimizer)
+        main = group is None or group.is_main
+        loop = _Loop(model, optimizer, train_config, train_data, dev, _run_folder(out_dir), callback, callback_every,
+                     progress and main, grids, group=group, main=main)
+        loop.prepare(start.epoch, test_data, val_data, snapshots)
+    with distributed.lost_processes(group, "training"):
+        loop.loss = distributed.data_parallel(model, lambda m, x, y, beta: training_loss(m, x, y, train_config, beta), group)
+        if main and log_dir is not None:
+            loop.tensorboard = _open_tensorboard(log_dir, model_config, train_config)
+        try:
+            for epoch in range(start.epoch, train_config.epochs):
+                if _train_epoch(loop, epoch):
+                    break
+        finally:
+            if loop.tensorboard is not None:
+                loop.tensorboard.close()
     return loop.history
+
+
+def _open_tensorboard(log_dir: str | Path, model_config: ModelConfig, train_config: TrainConfig) -> Any:
+    from .tensorboard import TensorBoardLog
+
+    log = TensorBoardLog(log_dir)
+    log.log_configs(model_config, train_config)
+    return log
 
 
 def _run_folder(out_dir: str | Path | None) -> Run | None:
@@ -287,6 +331,10 @@ class _Loop:
     grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # test digits, their labels, fixed prior codes
     movie: MovieInputs | None = None  # what the snapshots are made from (None: no snapshots)
     started: float = 0.0  # perf_counter() at the run's wall-clock 0 (earlier when resumed)
+    group: distributed.Group | None = None  # the process group (None: one process)
+    main: bool = True  # whether this process writes the run's files (rank 0, or the only process)
+    loss: Callable[..., dict[str, torch.Tensor]] | None = None  # (x, y, beta) -> terms: training_loss, through DDP in a group
+    tensorboard: Any = None  # a vae.tensorboard.TensorBoardLog (None: no events)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -294,9 +342,13 @@ class _Loop:
 
     def prepare(self, epoch: int, test: MNIST, val: MNIST, snapshots: bool = False) -> None:
         """The history (and snapshots) so far, the fixed images the epochs score and draw, and the wall clock."""
-        self.history = self.run.keep_epochs(epoch) if self.run is not None else []
+        if self.run is not None and not self.main:  # the others read what rank 0 kept; they write nothing
+            self.history = [r for r in self.run.history if r["epoch"] <= epoch]
+        else:
+            self.history = self.run.keep_epochs(epoch) if self.run is not None else []
         if self.run is not None:
-            keep_snapshots(self.run.folder, epoch)
+            if self.main:
+                keep_snapshots(self.run.folder, epoch)
             snapshots = snapshots or has_snapshots(self.run.folder)  # a run that takes them keeps taking them
         bits = self.config.binarize == "dynamic"  # one fixed binarization of the scored images
         self.scored = {name: MNIST(binarized_test_set(split) if bits else split.images, split.labels) for name, split in
@@ -316,6 +368,7 @@ def _train_epoch(loop: _Loop, epoch: int) -> bool:
     stopped, sums, last = _steps(loop, epoch)
     if stopped:
         return True
+    sums = distributed.sum_over_processes(sums, loop.group)  # each process summed its own shard's terms
     _end_epoch(loop, epoch, sums, last, time.perf_counter() - started)
     return _report(loop, last)
 
@@ -328,7 +381,7 @@ def _steps(loop: _Loop, epoch: int) -> tuple[bool, dict[str, float], TrainingPro
     spe, n = loop.steps_per_epoch, len(data)
     total = spe * config.epochs
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))  # shuffling and binarization
-    torch.manual_seed(_epoch_seed(config.seed, epoch))  # reparameterization noise (and dropout)
+    torch.manual_seed(distributed.rank_seed(_epoch_seed(config.seed, epoch), loop.group))  # reparameterization noise (and dropout)
     order = torch.randperm(n, generator=generator)
     sums: dict[str, float] = {}
     model.train()
@@ -337,23 +390,25 @@ def _steps(loop: _Loop, epoch: int) -> tuple[bool, dict[str, float], TrainingPro
         for i in bar:
             step = epoch * spe + i
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
-            x = data.images[idx]  # (B, 1, 28, 28) gray levels
+            x = data.images[idx]  # (B, C, H, W) gray levels: the global batch
             if config.binarize == "dynamic":
-                x = binarize(x, generator)
-            x, y = x.to(loop.device), data.labels[idx].to(loop.device)
+                x = binarize(x, generator)  # the whole batch, in every process: the same bits as in one process
+            part, count, weight = distributed.shard(len(idx), loop.group)  # this process's share (all of it in one process)
+            x, y = x[part].to(loop.device), data.labels[idx][part].to(loop.device)
             beta, lr = kl_weight(config, step, spe), learning_rate(config, step, total)
             for group in loop.optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before prior_lr have no scale
-            terms = training_loss(model, x, y, config, beta)
+            terms = loop.loss(x, y, beta) if loop.loss is not None else training_loss(model, x, y, config, beta)
             _check_finite(loop, terms["loss"], epoch, i)
             loop.optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
+            # weight N n_r / B: DDP's average of the processes' gradients is the global batch's mean (vae.distributed.shard)
+            (terms["loss"] if weight == 1 else terms["loss"] * weight).backward()
             if config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             loop.optimizer.step()
             values = {k: v.item() for k, v in terms.items()}
             for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + v * x.shape[0]
+                sums[k] = sums.get(k, 0.0) + v * count
             last = TrainingProgress(step, epoch + 1, spe, total, values, beta, lr, loop.history, model)
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{values['loss']:.2f}", beta=f"{beta:.2f}")
@@ -390,7 +445,7 @@ def _end_epoch(loop: _Loop, epoch: int, sums: dict[str, float], last: TrainingPr
         "wall_seconds": time.perf_counter() - loop.started,
     }
     loop.history.append(record)
-    if loop.run is not None:
+    if loop.run is not None and loop.main:
         if loop.movie is not None:  # before the checkpoint: every checkpointed epoch has its snapshot
             write_snapshot(loop.run.folder, take_snapshot(model, loop.movie, epoch + 1))
         state = CheckpointState(epoch + 1, config, num_parameters(model))
@@ -398,6 +453,8 @@ def _end_epoch(loop: _Loop, epoch: int, sums: dict[str, float], last: TrainingPr
         loop.run.append_epoch(record)
         if loop.grids and loop.grid is not None:
             save_grid(model, *loop.grid, loop.run.folder / "grids" / f"epoch_{epoch + 1:04d}.png")
+    if loop.tensorboard is not None and loop.grid is not None:
+        loop.tensorboard.log_epoch(record, grid_rows(model, *loop.grid))
     if loop.progress:
         from tqdm import tqdm
 
@@ -407,12 +464,13 @@ def _end_epoch(loop: _Loop, epoch: int, sums: dict[str, float], last: TrainingPr
 
 
 def _report(loop: _Loop, last: TrainingProgress) -> bool:
-    """Call the callback, if any, with torch's random state saved and restored; True when it asks to stop."""
+    """Call the callback, if any, with torch's random state saved and restored; True when it (in any process) asks to stop."""
     if loop.callback is None:
-        return False
+        return distributed.any_process(False, loop.group)  # every process takes part, whether or not it has a callback
     fork = torch.random.fork_rng(devices=[]) if loop.device.type == "cpu" else torch.random.fork_rng(device_type=loop.device.type)
     with fork:
-        return bool(loop.callback(replace(last, history=list(loop.history))))
+        stop = bool(loop.callback(replace(last, history=list(loop.history))))
+    return distributed.any_process(stop, loop.group)
 
 
 def _validation_split(train_data: MNIST, config: TrainConfig) -> tuple[MNIST, MNIST]:
