@@ -16,6 +16,7 @@ it (dropped with the session), never under a shipped model's name.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import vae
 from vae.preprocess import MAX_IMAGE_SIDE
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+VERDICT_FILE = Path(vae.__file__).resolve().parent / "assets" / "anomaly_verdict.json"  # benchmarks/anomaly.py --write-demo
 SUBSET_FILE = "test_subset.safetensors"
 BETA_MODELS = ("latent2d-beta0.5", "latent2d-beta4")  # latent2d (beta = 1) trained with KL weights 0.5 and 4
 MODEL_NAMES = ("default", "latent2d", *BETA_MODELS, "ae2d", "cvae")
@@ -226,6 +228,25 @@ class Explorer:
 
         return self._cached("typical", compute, chosen.stats)
 
+    def verdict_record(self) -> dict[str, Any]:
+        """vae/assets/anomaly_verdict.json (benchmarks/anomaly.py): the model, score, threshold, its false-positive rate, AUROCs."""
+
+        def load() -> dict[str, Any]:
+            if not VERDICT_FILE.is_file():
+                raise gr.Error(f"{VERDICT_FILE.name} is missing from this installation: run `python benchmarks/anomaly.py --write-demo`")
+            return json.loads(VERDICT_FILE.read_text())
+
+        return self._cached("verdict", load)
+
+    def verdict(self, score: float) -> tuple[bool, str]:
+        """Anomalous when the score exceeds the recorded threshold; a sentence saying so and at what false-positive rate."""
+        v = self.verdict_record()
+        flagged = score > v["threshold"]
+        side = "above" if flagged else "at or below"
+        word = "**unusual: flagged as an anomaly**" if flagged else "**passes as a digit**"
+        return flagged, (f"{side} the threshold of {v['threshold']:.1f} nats: {word} (the threshold flags "
+                         f"{v['measured_test_fpr']:.1%} of the 10,000 test digits, a false-positive rate of {v['false_positive_rate']:.0%})")
+
     def _score(self, model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
         """Negative ELBO in nats per image (VAE) or reconstruction error -log p(x | z) (autoencoder): (B,)."""
         if model.config.is_variational:
@@ -295,7 +316,20 @@ class Explorer:
             f"(their middle 90% lies between {typical.low:.1f} and {typical.high:.1f} nats, median {typical.median:.1f}). "
             "Higher means the model finds the input harder to explain: scribbles, letters or several digits in one picture score high."
         )
+        if chosen.name == self.verdict_record()["model"]:  # the model the anomaly benchmark measured
+            reading += " " + self.evidence(score)
         return to_uint8(x)[0], to_uint8(mean)[0], tile(samples, NUM_STOCHASTIC), posterior, round(score, 3), reading
+
+    def evidence(self, score: float) -> str:
+        """The verdict at the recorded threshold, with how well this score told test digits from other inputs (AUROC)."""
+        v = self.verdict_record()
+        kinds = v["kinds"]
+        mean = sum(e["auroc"] for e in kinds.values()) / len(kinds)
+        best, worst = max(kinds, key=lambda k: kinds[k]["auroc"]), min(kinds, key=lambda k: kinds[k]["auroc"])
+        return (f"Verdict: {self.verdict(score)[1]}. Measured on 1,000 inputs of each of {len(kinds)} kinds, this score tells "
+                f"test digits from them with a mean AUROC of {mean:.2f} ({best.replace('_', ' ')}: {kinds[best]['auroc']:.2f}; "
+                f"{worst.replace('_', ' ')}: {kinds[worst]['auroc']:.2f}, simple inputs get a *higher* likelihood than digits). "
+                "The Use › Anomaly tab shows every kind.")
 
     # -- 2. sampling ------------------------------------------------------------------------
     def sample(self, model_name: str, n: int, temperature: float, seed: int, trained: Any = None) -> np.ndarray:

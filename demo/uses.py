@@ -427,16 +427,11 @@ class Uses:
 
     # -- 4. anomaly ----------------------------------------------------------------------------------
     def verdict_record(self) -> dict[str, Any]:
-        return self._lazy("verdict", lambda: json.loads(self._asset("anomaly_verdict.json").read_text()))
+        return self.explorer.verdict_record()
 
     def verdict(self, score: float) -> tuple[bool, str]:
-        """Anomalous when the score exceeds the recorded threshold; a sentence saying so."""
-        v = self.verdict_record()
-        flagged = score > v["threshold"]
-        side = "above" if flagged else "at or below"
-        word = "**unusual: flagged as an anomaly**" if flagged else "**passes as a digit**"
-        return flagged, (f"{side} the threshold of {v['threshold']:.1f} nats: {word} (the threshold flags "
-                         f"{v['measured_test_fpr']:.1%} of the 10,000 test digits, a false-positive rate of {v['false_positive_rate']:.0%})")
+        """Anomalous when the score exceeds the recorded threshold (`handlers.Explorer.verdict`); a sentence saying so."""
+        return self.explorer.verdict(score)
 
     def ood(self) -> Any:
         """benchmarks/ood_inputs.py, the generator of the benchmark's out-of-distribution inputs, and its font list."""

@@ -7,6 +7,7 @@ seeds make results repeatable.
 
 from __future__ import annotations
 
+import json
 import math
 import ssl
 import subprocess
@@ -103,6 +104,23 @@ def test_unusual_input_scores_higher(client: Client, tmp_path) -> None:
     *_, typical_score, _ = client.predict(handle_file(example(1)), "default", 0, api_name="/reconstruct")
     *_, noise_score, reading = client.predict(handle_file(tmp_path / "noise.png"), "default", 0, api_name="/reconstruct")
     assert noise_score > typical_score and "unusual" in reading
+
+
+def test_the_default_models_reading_gives_the_verdict_at_the_recorded_threshold(client: Client, tmp_path) -> None:
+    """The anomaly benchmark's threshold and AUROCs (vae/assets/anomaly_verdict.json) on the Reconstruction tab, for the
+    model they were measured on; a test digit passes, noise is flagged, another model has no verdict."""
+    record = json.loads((ROOT / "vae" / "assets" / "anomaly_verdict.json").read_text())
+    noise = (np.random.default_rng(1).random((28, 28)) > 0.5).astype(np.uint8) * 255
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    *_, digit_score, digit = client.predict(handle_file(example(1)), "default", 0, api_name="/reconstruct")
+    *_, noise_score, noisy = client.predict(handle_file(tmp_path / "noise.png"), "default", 0, api_name="/reconstruct")
+    threshold = f"threshold of {record['threshold']:.1f} nats"
+    assert digit_score <= record["threshold"] and threshold in digit and "passes as a digit" in digit
+    assert noise_score > record["threshold"] and threshold in noisy and "flagged as an anomaly" in noisy
+    mean = sum(e["auroc"] for e in record["kinds"].values()) / len(record["kinds"])
+    assert f"mean AUROC of {mean:.2f}" in noisy and "blank: 0.00" in noisy
+    *_, other = client.predict(handle_file(tmp_path / "noise.png"), "latent2d", 0, api_name="/reconstruct")
+    assert "threshold of" not in other
 
 
 def test_stochastic_reconstructions_follow_the_seed(client: Client) -> None:
