@@ -173,6 +173,45 @@ def test_traversal_tab(page) -> None:
     shoot(page, "traversal")
 
 
+def open_use(page, name: str) -> None:
+    """A sub-tab of the Use group."""
+    page.get_by_role("tab", name="Use", exact=True).click()
+    page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_timeout(300)
+
+
+def wait_for_text(page, elem_id: str, text: str) -> str:
+    """Wait until the element `elem_id` shows `text`; its whole text."""
+    page.wait_for_function("([sel, t]) => { const e = document.querySelector(sel); return e && e.innerText.includes(t); }",
+                           arg=[f"#{elem_id}", text])
+    return page.locator(f"#{elem_id}").inner_text()
+
+
+def test_use_tabs_repair_compress_classify_and_score(page) -> None:
+    """Each Use sub-tab's main button, as a person presses it: every output arrives and the page stays clean."""
+    open_use(page, "Denoise & inpaint")
+    page.locator("#repair-button").click()
+    for elem_id in ("repair-damaged", "repair-one-pass", "repair-pca", "repair-mean", "repair-pseudo-gibbs", "repair-mwg"):
+        wait_for_image(page, elem_id)
+    wait_for_text(page, "repair-status", "MwG")
+    shoot(page, "use-repair")
+    open_use(page, "Compress")
+    page.locator("#compress-button").click()
+    for elem_id in ("compress-input", "compress-pca", "compress-ae", "compress-vae"):
+        wait_for_image(page, elem_id)
+    wait_for_plot(page, "compress-curves")
+    wait_for_text(page, "compress-numbers", "nats")
+    shoot(page, "use-compress")
+    open_use(page, "Few labels")
+    page.locator("#classify-button").click()
+    assert "raw pixels" in wait_for_text(page, "classify-accuracy", "labels")
+    shoot(page, "use-few-labels")
+    open_use(page, "Anomaly")
+    page.locator("#anomaly-button").click()
+    assert "AUROC" in wait_for_text(page, "anomaly-reading", "threshold")
+    shoot(page, "use-anomaly")
+
+
 def test_train_a_model_then_explore_it(page) -> None:
     """A 2-step run in the Train tab; the Reconstruction tab's menu then offers it, and choosing it reconstructs with it."""
     open_tab(page, "Reconstruction")
