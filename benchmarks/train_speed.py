@@ -11,8 +11,9 @@ Three runs, in one process, on the same data, thread count and device (CPU):
    per-batch `.to(device)`, its per-epoch test pass, reconstruction and sample images.
 2. **vae.train, same settings** — this package with the recipe's settings: the only change is
    that the data sit in memory as one tensor (what `vae.load_mnist` returns).
-3. **vae.train, fast** — the package with faster settings (larger batches, a larger peak learning
-   rate with cosine decay, fewer epochs) that must reach a test loss no higher than run 1's.
+3. **vae.train, fast** — the package with faster settings (`FAST`: larger batches, a larger peak
+   learning rate with a linear warm-up and cosine decay, Adam's beta2 0.99, bfloat16 networks, the
+   fused Adam update, fewer epochs) that must reach a test loss no higher than run 1's.
 
 Every run's test loss is the same quantity (package: `vae.evaluation.average_loss` with
 `binarize="none"`, i.e. -ELBO on gray levels with one seeded posterior sample per image). Times are
@@ -20,10 +21,19 @@ wall-clock seconds: "total" includes reading the data and every per-epoch test p
 image. Timings are only meaningful on an otherwise idle machine: the script records the load average
 before and after, and warns when the machine is busy.
 
+How close each run comes to the machine's limit: `step_macs` counts the multiply-adds of one training
+step's matrix products (forward, and backward the weight gradient of every layer and the input gradient
+of every layer but the first: 1,640,000 per image, 3.28 MFLOP), and every run's "train GFLOP/s" is that
+count over its training steps' seconds (test passes, checkpoints and images excluded; the reference's
+`DataLoader` included, as it is part of its steps). `matmul_peak` measures the machine's peak the same
+way, from square `torch.mm` products in fp32 and bf16 at the run's thread count (a few seconds); the
+table's "% of peak" compares each run with the peak of the precision its networks ran in.
+
 Usage:
 
     python benchmarks/train_speed.py --data-root ../shared/data [--epochs 10] [--threads 2]
     python benchmarks/train_speed.py --quick           # smoke run: 1 epoch on 2,000 images
+    python benchmarks/train_speed.py --fast-precision bf16 --fast-adam fused --fast-epochs 7 --out /tmp/x.json
 
 Prints a Markdown table and writes benchmarks/results/train_speed.json (train_speed_quick.json for
 --quick, so a smoke run never overwrites a measurement).
@@ -33,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -52,9 +63,15 @@ RESULTS_DIR = Path(__file__).parent / "results"
 
 # The pytorch/examples recipe.
 RECIPE = {"hidden": 400, "latent_dim": 20, "batch_size": 128, "lr": 1e-3, "epochs": 10, "seed": 1}
-# The package's fast settings, chosen from short runs of vae.train (batch 128 with lr 4e-3 and cosine
-# decay reaches the recipe's 10-epoch test loss in 6 epochs; batch 192-256 learns less per epoch).
-FAST = {"batch_size": 128, "lr": 4e-3, "lr_schedule": "cosine", "min_lr_ratio": 0.05, "epochs": 6}
+# The package's fast settings, chosen from full-data runs of vae.train on a busy machine (test losses at 1 thread;
+# per-epoch times as ratios to the reference's epoch, interleaved): an epoch of batch 512 with bf16 networks and the
+# fused Adam update costs about half an epoch of the earlier fast settings (batch 128, lr 4e-3, fp32, 6 epochs:
+# 105.37), and with a 200-step warm-up to lr 1.2e-2 and Adam's beta2 0.99 it reaches the reference's loss in 7
+# epochs (105.31; 8 epochs 104.65, 6 epochs 106.23). Without the warm-up lr 1.2e-2 stalls (143 after 8), and without
+# beta2 0.99 batch 512 needs lr 1.6e-2 and 8 epochs (105.48, fp32). bf16 at batch 128 costs ~0.3 nats (6 epochs
+# 105.69 against 105.35 in fp32).
+FAST = {"batch_size": 512, "lr": 1.2e-2, "lr_schedule": "cosine", "min_lr_ratio": 0.05, "epochs": 7, "precision": "bf16",
+        "adam_implementation": "fused", "lr_warmup_steps": 200, "adam_beta2": 0.99}
 
 
 # -- 1. the pytorch/examples recipe, re-implemented as it is written there ---------------------------
@@ -106,6 +123,9 @@ class RunResult:
     test_loss: list[float] = field(default_factory=list)
     setup_seconds: float = 0.0
     total_seconds: float = 0.0
+    train_seconds: list[float] = field(default_factory=list)  # per epoch: the training steps only (no test pass)
+    train_images: int = 0  # images trained on per epoch
+    precision: str = "fp32"  # of the networks' matrix products while training
 
     @property
     def epochs(self) -> int:
@@ -114,6 +134,11 @@ class RunResult:
     @property
     def final_test_loss(self) -> float:
         return self.test_loss[-1]
+
+    @property
+    def train_gflops(self) -> float:
+        """Achieved GFLOP/s of the training steps: counted FLOPs of every step over the steps' seconds."""
+        return self.epochs * self.train_images * flops_per_image() / sum(self.train_seconds) / 1e9
 
     def seconds_to_reach(self, target: float) -> float | None:
         """Wall-clock seconds (setup included) until the first epoch whose test loss is <= target."""
@@ -151,6 +176,7 @@ def run_examples_recipe(data_root: str | Path | None, epochs: int, train_size: i
     image_dir = Path(image_dir or tempfile.mkdtemp(prefix="examples-vae-"))
     image_dir.mkdir(parents=True, exist_ok=True)
     result.setup_seconds = time.perf_counter() - start
+    result.train_images = len(train_set)
 
     for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
@@ -165,6 +191,7 @@ def run_examples_recipe(data_root: str | Path | None, epochs: int, train_size: i
             loss.backward()
             train_loss += loss.item()
             optimizer.step()
+        result.train_seconds.append(time.perf_counter() - epoch_start)  # the loader's reading and batching included
         # test(epoch)
         model.eval()
         test_loss = 0.0
@@ -202,6 +229,9 @@ def run_package(data_root: str | Path | None, train_config: vae.TrainConfig, out
     result.total_seconds = time.perf_counter() - start
     result.epoch_seconds = [h["wall_seconds"] - (history[i - 1]["wall_seconds"] if i else 0.0) for i, h in enumerate(history)]
     result.test_loss = [h["test_loss"] for h in history]
+    result.train_seconds = [h["epoch_seconds"] for h in history]  # vae.train times the steps apart from the test pass
+    result.train_images = train_config.train_size or len(train_data)
+    result.precision = train_config.precision
     return result
 
 
@@ -211,14 +241,20 @@ def same_settings_config(epochs: int, train_size: int | None = None) -> vae.Trai
 
 
 def fast_config(epochs: int, batch_size: int, lr: float, min_lr_ratio: float = FAST["min_lr_ratio"],
-                train_size: int | None = None) -> vae.TrainConfig:
+                train_size: int | None = None, **options: Any) -> vae.TrainConfig:
+    """The fast run's config: FAST's other settings (precision, adam_implementation, lr_warmup_steps, adam_beta2) unless given."""
+    rest = {k: options.get(k, FAST[k]) for k in ("precision", "adam_implementation", "lr_warmup_steps", "adam_beta2")}
     return vae.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="cosine", min_lr_ratio=min_lr_ratio,
-                           binarize="none", seed=RECIPE["seed"], train_size=train_size)
+                           binarize="none", seed=RECIPE["seed"], train_size=train_size, **rest)
 
 
 def describe_fast(config: vae.TrainConfig) -> str:
-    return (f"in-memory data, batch {config.batch_size}, lr {config.lr:g} with cosine decay to "
-            f"{config.lr * config.min_lr_ratio:g}, {config.epochs} epochs")
+    warmup = f"linear warm-up over {config.lr_warmup_steps} steps, " if config.lr_warmup_steps else ""
+    extras = "".join([f", Adam beta2 {config.adam_beta2:g}" if config.adam_beta2 != 0.999 else "",
+                      ", bf16 networks" if config.precision == "bf16" else "",
+                      ", fused Adam" if config.adam_implementation == "fused" else ""])
+    return (f"in-memory data, batch {config.batch_size}, lr {config.lr:g} with {warmup}cosine decay to "
+            f"{config.lr * config.min_lr_ratio:g}, {config.epochs} epochs{extras}")
 
 
 def warm_up() -> None:
@@ -237,13 +273,78 @@ def warm_up() -> None:
             optimizer.step()
 
 
+# -- the work of a training step and the machine's limit ----------------------------------------------
+def mlp_layers(hidden: int = RECIPE["hidden"], latent_dim: int = RECIPE["latent_dim"], pixels: int = 784) -> list[tuple[int, int]]:
+    """(inputs, outputs) of the MLP's four matrix products, in order: encoder 784-400-(2 x 20), decoder 20-400-784.
+
+    The reference's fc21 and fc22 (400 -> 20 each) are the package's one 400 -> 40 layer: the same multiply-adds.
+    """
+    return [(pixels, hidden), (hidden, 2 * latent_dim), (latent_dim, hidden), (hidden, pixels)]
+
+
+def step_macs(batch_size: int, layers: list[tuple[int, int]] | None = None) -> dict[str, int]:
+    r"""Multiply-adds of the matrix products of one training step on a batch of B images.
+
+    A linear layer $Y = X W^\top$ with $n_\text{in}$ inputs and $n_\text{out}$ outputs costs
+    $B n_\text{in} n_\text{out}$ multiply-adds forward, and the same again for each of its two backward
+    products: the weight gradient $dW = dY^\top X$ and the input gradient $dX = dY W$. The first layer's
+    input is the data, which needs no gradient, so its $dX$ is not computed and not counted.
+
+    Not counted: biases, activations, the reparameterization, the loss and the optimizer update
+    (elementwise, memory-bound, a few percent of the arithmetic at batch 128). FLOPs = 2 x MACs.
+    """
+    layers = mlp_layers() if layers is None else layers
+    forward = sum(i * o for i, o in layers)
+    weight_grads = forward
+    input_grads = sum(i * o for i, o in layers[1:])
+    return {"forward": batch_size * forward, "weight_gradients": batch_size * weight_grads,
+            "input_gradients": batch_size * input_grads,
+            "total": batch_size * (forward + weight_grads + input_grads)}
+
+
+def flops_per_image() -> int:
+    """FLOPs (2 x multiply-adds) of the training step's matrix products per image: 3,280,000 for 784-400-20."""
+    return 2 * step_macs(1)["total"]
+
+
+PEAK_SIZES = (256, 512, 1024)  # square matrices: the MLP's products are 128-512 x 20-784 x 20-784
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5, seconds: float = 0.05) -> float:
+    """GFLOP/s of an n x n by n x n `torch.mm` at torch's current thread count: the best of `repeats` timings of about `seconds`."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    start = time.perf_counter()
+    torch.mm(a, b, out=out)  # warm-up, and a first estimate of how many calls take `seconds`
+    calls = max(1, round(seconds / max(time.perf_counter() - start, 1e-6)))
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            torch.mm(a, b, out=out)
+        best = min(best, (time.perf_counter() - start) / calls)
+    return 2 * n**3 / best / 1e9
+
+
+def matmul_peak(sizes: tuple[int, ...] = PEAK_SIZES, repeats: int = 5, seconds: float = 0.05) -> dict[str, dict[str, Any]]:
+    """The machine's measured matmul peak for fp32 and bf16: the best GFLOP/s over the sizes (each size's best recorded too)."""
+    peak = {}
+    for name, dtype in PEAK_DTYPES.items():
+        by_size = {str(n): matmul_gflops(n, dtype, repeats, seconds) for n in sizes}
+        peak[name] = {"gflops": max(by_size.values()), "by_size": by_size}
+    return peak
+
+
 # -- report -------------------------------------------------------------------------------------------
-def summarise(runs: list[RunResult]) -> list[dict[str, Any]]:
-    """JSON-ready rows; speed-up is the reference's total time over the run's total time."""
+def summarise(runs: list[RunResult], peak: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """JSON-ready rows; speed-up is the reference's total time over the run's total time, and the percentage of
+    peak is the training steps' GFLOP/s over the measured matmul peak of the run's precision."""
     reference = runs[0]
     rows = []
     for run in runs:
         reached = run.final_test_loss <= reference.final_test_loss
+        gflops = run.train_gflops
         rows.append({
             "recipe": run.recipe,
             "settings_changed": run.settings_changed,
@@ -258,18 +359,33 @@ def summarise(runs: list[RunResult]) -> list[dict[str, Any]]:
             "reaches_reference_loss": reached,
             "seconds_to_reference_loss": run.seconds_to_reach(reference.final_test_loss),
             "speedup": reference.total_seconds / run.total_seconds,
+            "precision": run.precision,
+            "train_images_per_epoch": run.train_images,
+            "train_seconds": sum(run.train_seconds),
+            "train_seconds_per_epoch": run.train_seconds,
+            "train_gflops": gflops,
+            "percent_of_peak": 100 * gflops / peak[run.precision]["gflops"],
         })
     return rows
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up | "
+             "train GFLOP/s | % of peak |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         mark = "" if r["reaches_reference_loss"] else " (above reference)"
         lines.append(f"| {r['recipe']} | {r['settings_changed']} | {r['epochs']} | {r['seconds_per_epoch']:.1f} | "
-                     f"{r['total_seconds']:.1f} | {r['final_test_loss']:.2f}{mark} | {r['speedup']:.2f}x |")
+                     f"{r['total_seconds']:.1f} | {r['final_test_loss']:.2f}{mark} | {r['speedup']:.2f}x | "
+                     f"{r['train_gflops']:.1f} | {r['percent_of_peak']:.0f}% {r['precision']} |")
     return "\n".join(lines)
+
+
+def peak_line(peak: dict[str, dict[str, Any]], threads: int) -> str:
+    sizes = ", ".join(peak["fp32"]["by_size"])
+    return (f"Matmul peak at {threads} thread(s) (best of square {sizes}): fp32 {peak['fp32']['gflops']:.0f} GFLOP/s, "
+            f"bf16 {peak['bf16']['gflops']:.0f} GFLOP/s. Training FLOPs counted: {flops_per_image():,} per image "
+            "(forward and backward matrix products, see step_macs).")
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -292,6 +408,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"epochs of the fast run (default {FAST['epochs']}, or --epochs if smaller)")
     parser.add_argument("--fast-batch-size", type=int, default=FAST["batch_size"])
     parser.add_argument("--fast-lr", type=float, default=FAST["lr"])
+    parser.add_argument("--fast-precision", choices=("fp32", "bf16"), default=FAST["precision"],
+                        help=f"precision of the fast run's networks (default {FAST['precision']})")
+    parser.add_argument("--fast-adam", choices=("default", "fused"), default=FAST["adam_implementation"],
+                        help=f"Adam implementation of the fast run (default {FAST['adam_implementation']})")
+    parser.add_argument("--fast-lr-warmup-steps", type=int, default=FAST["lr_warmup_steps"],
+                        help=f"linear learning-rate warm-up steps of the fast run (default {FAST['lr_warmup_steps']})")
+    parser.add_argument("--fast-adam-beta2", type=float, default=FAST["adam_beta2"],
+                        help=f"Adam beta2 of the fast run (default {FAST['adam_beta2']})")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="torch CPU threads for every run (default 2)")
     parser.add_argument("--skip-same-settings", action="store_true", help="do not run vae.train with the recipe's own settings")
@@ -314,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     from torchvision import datasets, transforms  # noqa: F401  (imported before any timing starts)
 
     warm_up()
+    # the limit the runs are measured against (a fraction of a second with --quick)
+    peak = matmul_peak((64, 128), repeats=2, seconds=0.005) if args.quick else matmul_peak()
+    print(peak_line(peak, args.threads), flush=True)
     with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
         work = Path(tmp)
         runs = [run_examples_recipe(args.data_root, epochs, train_size, test_size, work / "examples")]
@@ -323,11 +450,13 @@ def main(argv: list[str] | None = None) -> int:
                                     "in-memory data only", test_size))
             same = runs[-1]
             print(f"vae.train, same settings: {same.total_seconds:.1f} s, test loss {same.final_test_loss:.2f}", flush=True)
-        fast = fast_config(fast_epochs, args.fast_batch_size, args.fast_lr, train_size=train_size)
+        fast = fast_config(fast_epochs, args.fast_batch_size, args.fast_lr, train_size=train_size,
+                           precision=args.fast_precision, adam_implementation=args.fast_adam,
+                           lr_warmup_steps=args.fast_lr_warmup_steps, adam_beta2=args.fast_adam_beta2)
         runs.append(run_package(args.data_root, fast, work / "fast", "vae.train, fast", describe_fast(fast), test_size))
         print(f"vae.train, fast: {runs[-1].total_seconds:.1f} s, test loss {runs[-1].final_test_loss:.2f}\n", flush=True)
 
-    rows = summarise(runs)
+    rows = summarise(runs, peak)
     load_after = os.getloadavg()
     report = {
         "benchmark": "train_speed",
@@ -341,12 +470,21 @@ def main(argv: list[str] | None = None) -> int:
         # idle before, and nothing but this script's own threads running at the end
         "timings_representative": load_before[0] <= 0.5 and load_after[0] <= args.threads + 0.5,
         "reference_test_loss": rows[0]["final_test_loss"],
+        "flops": {
+            "counted": ("matrix products of the MLP 784-400-(2x20), 20-400-784 per training image: forward, and the "
+                        "weight and input gradients backward except the first layer's input gradient; FLOPs = 2 x MACs; "
+                        "biases, activations, loss and optimizer not counted"),
+            "macs_per_image": step_macs(1),
+            "flops_per_image": flops_per_image(),
+        },
+        "matmul_peak": {"threads": args.threads, "sizes": list(peak["fp32"]["by_size"]), **peak},
         "runs": rows,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown_table(rows))
+    print("\n" + peak_line(peak, args.threads))
     fast_row = rows[-1]
     verdict = "reaches" if fast_row["reaches_reference_loss"] else "does NOT reach"
     print(f"\nThe fast run {verdict} the reference test loss ({fast_row['final_test_loss']:.2f} vs "

@@ -1,6 +1,7 @@
 """Smoke test of benchmarks/train_speed.py on a few hundred images, so that the script cannot rot.
 
-It checks that both implementations train and report the same quantity, not the timings.
+It checks that both implementations train and report the same quantity, and the arithmetic of the FLOP
+count and of the GFLOP/s, not the timings.
 """
 
 from __future__ import annotations
@@ -51,20 +52,65 @@ def test_the_reference_model_matches_the_package_model(train_speed) -> None:
     assert summed.item() / 16 == pytest.approx(mean.item(), rel=1e-5)
 
 
+def test_the_flop_count_is_the_hand_count_of_the_mlp(train_speed) -> None:
+    """Multiply-adds of one step, counted by hand for 784-400-20: forward through the four matrix products, backward
+    a weight gradient for each and an input gradient for all but the first; the layers are those of both models."""
+    import vae
+
+    forward = 784 * 400 + 400 * 40 + 20 * 400 + 400 * 784  # encoder 784->400->(mu, logvar), decoder 20->400->784
+    assert forward == 651_200
+    backward = forward + (400 * 40 + 20 * 400 + 400 * 784)  # dW of every layer, dX of every layer but the first
+    macs = train_speed.step_macs(128)
+    assert macs == {"forward": 128 * forward, "weight_gradients": 128 * forward, "input_gradients": 128 * 337_600,
+                    "total": 128 * (forward + backward)}
+    assert train_speed.flops_per_image() == 2 * (forward + backward) == 3_280_000
+    ours = vae.build_model(vae.ModelConfig(arch="mlp", hidden=(400,), latent_dim=20))
+    for model in (ours, train_speed.ExamplesVAE()):
+        linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        assert sum(m.in_features * m.out_features for m in linear) == forward
+
+
+def test_gflops_and_percent_of_peak_follow_from_the_recorded_seconds(train_speed) -> None:
+    """A run's GFLOP/s is its counted FLOPs over its training seconds, and its share of the peak of its precision."""
+    run = train_speed.RunResult("r", "none", {}, epoch_seconds=[3.0, 3.0], test_loss=[110.0, 105.0], setup_seconds=1.0,
+                                total_seconds=7.0, train_seconds=[2.0, 2.5], train_images=60_000, precision="bf16")
+    assert run.train_gflops == pytest.approx(2 * 60_000 * 3.28e6 / 4.5 / 1e9)
+    peak = {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 250.0}}
+    row, = train_speed.summarise([run], peak)
+    assert row["train_gflops"] == pytest.approx(run.train_gflops) and row["train_seconds"] == 4.5
+    assert row["percent_of_peak"] == pytest.approx(100 * run.train_gflops / 250.0)
+    assert row["precision"] == "bf16" and row["train_images_per_epoch"] == 60_000
+
+
+def test_the_matmul_peak_has_both_precisions_and_every_size(train_speed) -> None:
+    peak = train_speed.matmul_peak((16, 32), repeats=1, seconds=0.0)
+    assert set(peak) == {"fp32", "bf16"}
+    for entry in peak.values():
+        assert set(entry["by_size"]) == {"16", "32"} and entry["gflops"] == max(entry["by_size"].values()) > 0
+
+
 def test_functions_run_on_a_few_hundred_images(train_speed, mnist_root: Path, tmp_path: Path) -> None:
     reference = train_speed.run_examples_recipe(mnist_root, 1, train_size=256, test_size=200, image_dir=tmp_path / "images")
     assert reference.epochs == 1 and 100 < reference.final_test_loss < 600
     assert (tmp_path / "images" / "sample_1.png").is_file() and (tmp_path / "images" / "reconstruction_1.png").is_file()
-    config = train_speed.fast_config(1, 128, 3e-3, train_size=256)
+    assert reference.train_images == 256 and len(reference.train_seconds) == 1
+    assert 0 < reference.train_seconds[0] <= reference.epoch_seconds[0]  # the training steps, without the test pass
+    config = train_speed.fast_config(1, 128, 3e-3, train_size=256, precision="bf16", adam_implementation="fused")
+    assert config.precision == "bf16" and config.adam_implementation == "fused"
     fast = train_speed.run_package(mnist_root, config, tmp_path / "fast", "vae.train, fast", train_speed.describe_fast(config),
                                    test_size=200, grids=False)
     assert fast.epochs == 1 and 100 < fast.final_test_loss < 600
     assert fast.total_seconds >= fast.setup_seconds + sum(fast.epoch_seconds) * 0.99
-    rows = train_speed.summarise([reference, fast])
+    assert fast.train_images == 256 and fast.precision == "bf16" and 0 < fast.train_seconds[0] <= fast.epoch_seconds[0]
+    rows = train_speed.summarise([reference, fast], {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 200.0}})
     assert rows[0]["speedup"] == 1.0 and rows[0]["reaches_reference_loss"]
+    assert rows[0]["percent_of_peak"] == pytest.approx(rows[0]["train_gflops"])  # fp32 against a peak of 100
+    assert rows[1]["percent_of_peak"] == pytest.approx(rows[1]["train_gflops"] / 2)  # bf16 against 200
     table = train_speed.markdown_table(rows).splitlines()
-    assert table[0] == "| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up |"
+    assert table[0] == ("| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up | "
+                        "train GFLOP/s | % of peak |")
     assert len(table) == 4 and table[3].startswith("| vae.train, fast | in-memory data, batch 128, lr 0.003")
+    assert "bf16 networks, fused Adam |" in table[3] and table[3].endswith("% bf16 |")
 
 
 def test_main_writes_json(train_speed, mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,9 +122,17 @@ def test_main_writes_json(train_speed, mnist_root: Path, tmp_path: Path, capsys:
     assert report["quick"] and report["train_size"] == 200 and report["test_size"] == 100
     assert [r["recipe"] for r in report["runs"]] == ["pytorch/examples", "vae.train, fast"]
     assert report["reference_test_loss"] == report["runs"][0]["final_test_loss"]
-    for key in ("seconds_per_epoch", "total_seconds", "final_test_loss", "speedup", "test_loss_per_epoch", "settings"):
+    for key in ("seconds_per_epoch", "total_seconds", "final_test_loss", "speedup", "test_loss_per_epoch", "settings",
+                "train_gflops", "percent_of_peak", "train_seconds", "precision"):
         assert key in report["runs"][1]
-    assert "| pytorch/examples | none (reference) | 1 |" in capsys.readouterr().out
+    assert report["flops"]["flops_per_image"] == 3_280_000 == 2 * report["flops"]["macs_per_image"]["total"]
+    peak = report["matmul_peak"]
+    assert peak["threads"] == torch.get_num_threads() and peak["fp32"]["gflops"] > 0 and peak["bf16"]["gflops"] > 0
+    for row in report["runs"]:
+        assert row["train_gflops"] == pytest.approx(row["epochs"] * 200 * 3.28e6 / row["train_seconds"] / 1e9)
+        assert row["percent_of_peak"] == pytest.approx(100 * row["train_gflops"] / peak[row["precision"]]["gflops"])
+    out_text = capsys.readouterr().out
+    assert "| pytorch/examples | none (reference) | 1 |" in out_text and "Matmul peak at" in out_text
 
 
 def _script(name: str):

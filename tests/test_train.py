@@ -92,6 +92,22 @@ def test_cosine_and_constant_learning_rate_values() -> None:
     assert learning_rate(TrainConfig(lr=1e-3, lr_schedule="cosine"), 100, 100) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_learning_rate_warmup_values() -> None:
+    """A linear rise over the first lr_warmup_steps steps, multiplying the schedule, which still spans the run."""
+    cosine = TrainConfig(lr=1e-3, lr_schedule="cosine", min_lr_ratio=0.1)
+    warm = TrainConfig(lr=1e-3, lr_schedule="cosine", min_lr_ratio=0.1, lr_warmup_steps=10)
+    total = 100
+    assert learning_rate(warm, 0, total) == pytest.approx(0.1 * learning_rate(cosine, 0, total))
+    assert learning_rate(warm, 4, total) == pytest.approx(0.5 * learning_rate(cosine, 4, total))
+    for step in (9, 10, 50, 100):
+        assert learning_rate(warm, step, total) == learning_rate(cosine, step, total)
+    assert learning_rate(TrainConfig(lr=3e-4, lr_warmup_steps=4), 1, total) == pytest.approx(1.5e-4)  # constant
+    lrs = [learning_rate(warm, s, total) for s in range(10)]
+    assert lrs == sorted(set(lrs))  # rising at every step
+    with pytest.raises(ConfigError, match="lr_warmup_steps"):
+        TrainConfig(lr_warmup_steps=-1)
+
+
 def test_schedules_are_applied_during_training(splits, tmp_path: Path) -> None:
     seen: list[tuple[int, float]] = []
     history = run(splits, tmp_path / "run", epochs=2, warmup_epochs=2.0, lr_schedule="cosine", min_lr_ratio=0.1,
@@ -125,6 +141,46 @@ def test_resume_equals_uninterrupted_training(splits, tmp_path: Path) -> None:
     # a finished run can be extended: only epochs may change
     longer = run(splits, tmp_path / "resumed", resume=True, **{**settings, "epochs": 4})
     assert [r["epoch"] for r in longer] == [1, 2, 3, 4]
+
+
+def test_fused_adam_is_opt_in_follows_the_default_and_resumes_exactly(splits, tmp_path: Path) -> None:
+    """`adam_implementation="fused"` steps with torch's fused Adam (the default does not), ends where the default
+    does up to float rounding, and a fused run resumed from a checkpoint continues exactly."""
+    seen: list[bool | None] = []
+    handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: seen.append(optimizer.defaults["fused"]))
+    try:
+        default = run(splits, tmp_path / "default", epochs=2)
+        assert set(seen) == {None}
+        seen.clear()
+        straight = run(splits, tmp_path / "straight", epochs=2, adam_implementation="fused")
+        assert set(seen) == {True} and len(seen) == 14
+    finally:
+        handle.remove()
+    for a, b in zip(default, straight):
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-3)
+    run(splits, tmp_path / "resumed", epochs=2, adam_implementation="fused", stop_after=1)
+    resumed = run(splits, tmp_path / "resumed", epochs=2, adam_implementation="fused", resume=True)
+    assert without_timing(resumed) == without_timing(straight)
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        a, b = weights(tmp_path / "straight", name), weights(tmp_path / "resumed", name)
+        assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+def test_adam_beta2_reaches_the_optimizer_and_changes_the_run(splits, tmp_path: Path) -> None:
+    """`adam_beta2` is the optimizer's beta2 (the default keeps torch's 0.999), and it changes what is learned."""
+    seen: list[tuple[float, float]] = []
+    handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: seen.append(optimizer.defaults["betas"]))
+    try:
+        default = run(splits, tmp_path / "default", epochs=1)
+        assert set(seen) == {(0.9, 0.999)}
+        seen.clear()
+        shorter = run(splits, tmp_path / "shorter", epochs=1, adam_beta2=0.95)
+        assert set(seen) == {(0.9, 0.95)}
+    finally:
+        handle.remove()
+    assert shorter[0]["test_loss"] != default[0]["test_loss"]
+    with pytest.raises(ConfigError, match="adam_beta2"):
+        TrainConfig(adam_beta2=1.0)
 
 
 def test_training_learns(splits, tmp_path: Path) -> None:

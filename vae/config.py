@@ -247,6 +247,8 @@ class TrainConfig:
         lr: peak learning rate of Adam.
         lr_schedule: `"constant"` or `"cosine"` (cosine decay to `lr * min_lr_ratio` over the run).
         min_lr_ratio: final learning rate as a fraction of `lr` for the cosine schedule.
+        lr_warmup_steps: the learning rate rises linearly over this many first steps, to the schedule's
+            value (0: none). It lets a large batch take a large peak learning rate.
         beta: weight of the KL term in the objective (beta-VAE; 1 is the ELBO).
         reconstruction_weight: weight of the reconstruction term in the ELBO objective (1 is the
             ELBO). 0 trains the KL term alone, which pulls every posterior onto the prior (the
@@ -280,6 +282,12 @@ class TrainConfig:
             training (mixed precision: the weights, the optimizer, the densities, the prior and the
             bounds stay float32; evaluation is always float32). Several times faster on a CPU with
             bfloat16 matrix units (AMX) or a recent GPU; measured by `python benchmarks/precision.py`.
+        adam_implementation: how torch runs the Adam update: `"default"` (torch's own choice: a loop
+            over the parameters on a CPU) or `"fused"` (one kernel for all of them, `fused=True`:
+            cheaper on a CPU, where the update is a large part of a small model's step, and equal to
+            the default up to float rounding). `benchmarks/train_speed.py`'s fast run uses it.
+        adam_beta2: Adam's decay rate of its squared-gradient average (torch's default 0.999). A
+            shorter memory (0.99) adapts the step sizes sooner, which helps a run of a few epochs.
         eval_batch_size: batch size for the per-epoch test loss.
         dataset: the images trained on (and, by `vae evaluate`, scored): `"mnist"`, another 28 x 28 dataset in
             MNIST's file format, or `"images"`, a folder of your own (see [`vae.datasets`][vae.datasets]).
@@ -290,6 +298,7 @@ class TrainConfig:
     lr: float = option(1e-3, "peak learning rate of Adam", above=0)
     lr_schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule")
     min_lr_ratio: float = option(0.0, "final lr / peak lr for the cosine schedule", at_least=0, at_most=1)
+    lr_warmup_steps: int = option(0, "steps of linear learning-rate warm-up (0: none)", at_least=0)
     beta: float = option(1.0, "KL weight", at_least=0)
     reconstruction_weight: float = option(1.0, "weight of the reconstruction term (0: the KL term alone)", at_least=0)
     warmup_epochs: float = option(0.0, "epochs of linear KL warm-up from 0 to beta", at_least=0, flag="--warmup")
@@ -306,6 +315,9 @@ class TrainConfig:
     decoder_dropout: float = option(0.0, "dropout on the MLP decoder's hidden layers while training", at_least=0, below=1)
     prior_lr: float | None = option(None, "peak learning rate of a learned prior (default: --lr)", above=0)
     precision: Precision = option("fp32", "bf16: run the networks in bfloat16 while training, the rest in float32")
+    adam_implementation: Literal["default", "fused"] = option("default", "Adam's implementation: default (torch's "
+                                                                         "choice) or fused (one kernel; faster on CPU)")
+    adam_beta2: float = option(0.999, "Adam's beta2, the decay of its squared-gradient average", above=0, below=1)
     eval_batch_size: int = option(1000, "batch size of the per-epoch test and validation loss", at_least=1)
     dataset: Dataset = option("mnist", "the images: mnist, fashion-mnist, kmnist, emnist-<split> (28x28 IDX files under "
                                        "--data-root) or images (the image folder --data-root, at --image-size)")

@@ -83,12 +83,20 @@ def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
-    """The learning rate at a step: constant, or cosine decay from `lr` to `lr * min_lr_ratio`."""
+    r"""The learning rate at a step: constant, or cosine decay from `lr` to `lr * min_lr_ratio`.
+
+    With `lr_warmup_steps` = W > 0, that value times $\min(1, (\text{step} + 1) / W)$: a linear rise over the
+    first W steps (the cosine still spans the whole run).
+    """
     if config.lr_schedule == "constant":
-        return config.lr
-    progress = min(1.0, step / max(1, total_steps))
-    floor = config.lr * config.min_lr_ratio
-    return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
+        lr = config.lr
+    else:
+        progress = min(1.0, step / max(1, total_steps))
+        floor = config.lr * config.min_lr_ratio
+        lr = floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
+    if config.lr_warmup_steps > 0:
+        lr *= min(1.0, (step + 1) / config.lr_warmup_steps)
+    return lr
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -276,7 +284,7 @@ def train(
         dev = resolve_device(device) if group is None else group.device
         torch.manual_seed(train_config.seed)
         model = build_model(model_config, train_config.decoder_dropout).to(dev)
-        optimizer = torch.optim.Adam(_param_groups(model, train_config), lr=train_config.lr)
+        optimizer = torch.optim.Adam(_param_groups(model, train_config), lr=train_config.lr, **_adam_options(train_config))
         start.restore(model, optimizer)
         main = group is None or group.is_main
         loop = _Loop(model, optimizer, train_config, train_data, dev, _run_folder(out_dir), callback, callback_every,
@@ -486,6 +494,14 @@ def _validation_split(train_data: MNIST, config: TrainConfig) -> tuple[MNIST, MN
                           f"{len(train_data):,} training images: the validation split is the last val_size, and "
                           f"training uses the first train_size of the {len(rest):,} before it")
     return rest.subset(config.train_size), val
+
+
+def _adam_options(config: TrainConfig) -> dict[str, Any]:
+    """`torch.optim.Adam`'s options beyond torch's defaults: `fused=True` for `"fused"`, `betas` for another beta2."""
+    options: dict[str, Any] = {"fused": True} if config.adam_implementation == "fused" else {}
+    if config.adam_beta2 != 0.999:
+        options["betas"] = (0.9, config.adam_beta2)
+    return options
 
 
 def _param_groups(model: EncoderDecoder, config: TrainConfig) -> list[dict[str, Any]]:
