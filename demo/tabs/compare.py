@@ -7,9 +7,9 @@ the first comparison). Named API endpoint: `/compare`.
 from __future__ import annotations
 
 import gradio as gr
-from widgets import DIGIT_COLORS, checked_slider
+from widgets import checked_slider
 
-from tabs.page import Page, pixel_image, seed_number
+from tabs.page import Page, code_map, pixel_image, seed_number
 
 
 def compare_tab(page: Page, tab: gr.Tab) -> None:
@@ -27,28 +27,10 @@ def compare_tab(page: Page, tab: gr.Tab) -> None:
         button = gr.Button("Draw random codes", variant="primary", elem_id="compare-button")
     with gr.Row():
         with gr.Column():
-            ae_map = gr.ScatterPlot(
-                x="z1",
-                y="z2",
-                color="digit",
-                label="Autoencoder (ae2d): codes",
-                height=380,
-                elem_id="compare-ae-map",
-                color_map=DIGIT_COLORS,
-                elem_classes="legend-below",
-            )
+            ae_map = code_map("Autoencoder (ae2d): codes", 380, "compare-ae-map")
             ae_grid = pixel_image("Autoencoder: decodes of codes drawn uniformly over its region", 300, "compare-ae-grid")
         with gr.Column():
-            vae_map = gr.ScatterPlot(
-                x="z1",
-                y="z2",
-                color="digit",
-                label="VAE (latent2d): codes",
-                height=380,
-                elem_id="compare-vae-map",
-                color_map=DIGIT_COLORS,
-                elem_classes="legend-below",
-            )
+            vae_map = code_map("VAE (latent2d): codes", 380, "compare-vae-map")
             vae_grid = pixel_image("VAE: decodes of codes drawn from the prior N(0, I)", 300, "compare-vae-grid")
     note = gr.Markdown(elem_id="compare-note")
     outputs = [ae_map, vae_map, ae_grid, vae_grid, note]

@@ -13,9 +13,9 @@ from typing import Any
 
 import gradio as gr
 from handlers import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, SAMPLING_MODELS
-from widgets import DIGIT_COLORS, CheckedRadio, checked_slider
+from widgets import CheckedRadio, checked_slider
 
-from tabs.page import Page, last_dimension, pixel_image, seed_number
+from tabs.page import Page, code_map, last_dimension, pixel_image, seed_number
 
 
 def reconstruction_tab(page: Page, tab: gr.Tab) -> None:
@@ -133,17 +133,7 @@ def latent_space_tab(page: Page, tab: gr.Tab) -> None:
         model = page.model_menu(MAP_MODELS, "latent2d", "map-model", label="model (2-D latent space)")
         show = gr.Button("Show map and grid", variant="primary", elem_id="map-button")
     with gr.Row():
-        scatter = gr.ScatterPlot(
-            x="z1",
-            y="z2",
-            color="digit",
-            label="Test digits at their codes",
-            height=420,
-            scale=3,
-            elem_id="map-scatter",
-            color_map=DIGIT_COLORS,
-            elem_classes="legend-below",
-        )
+        scatter = code_map("Test digits at their codes", 420, "map-scatter", scale=3)
         with gr.Column(scale=2):
             n = checked_slider(2, 25, 15, step=1, label="grid size")
             grid = pixel_image("Decoded grid (rows: z2 from high to low; columns: z1 from low to high)", 360, "map-grid")

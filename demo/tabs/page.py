@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 from handlers import IMAGE_MODELS, TRAINED, Explorer
-from widgets import CachedImage, CheckedDropdown, CheckedNumber, DigitSketchpad, digit_upload
+from widgets import DIGIT_COLORS, CachedImage, CheckedDropdown, CheckedNumber, DigitSketchpad, digit_upload
 
 MAX_SEED = 2**31 - 1
 SHIPPED_INFO = "shipped model"
@@ -163,6 +163,12 @@ def last_dimension(page: Page, name: str) -> int:
 def pixel_image(label: str, height: int, elem_id: str, format: str = "png", **kwargs: Any) -> CachedImage:
     """An output picture drawn with sharp pixels (28x28 digits scaled up), written atomically (see CachedImage)."""
     return CachedImage(label=label, format=format, elem_classes="pixelated", height=height, elem_id=elem_id, **kwargs)
+
+
+def code_map(label: str, height: int, elem_id: str, **kwargs: Any) -> gr.ScatterPlot:
+    """A 2-D map of codes (z1, z2) coloured by digit, its legend below (the values come from `widgets.map_value`)."""
+    return gr.ScatterPlot(x="z1", y="z2", color="digit", label=label, height=height, elem_id=elem_id, color_map=DIGIT_COLORS,
+                          elem_classes="legend-below", **kwargs)
 
 
 def seed_number(value: int = 0) -> gr.Number:
