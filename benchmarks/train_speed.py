@@ -4,7 +4,10 @@ The recipe (pytorch/examples `vae/main.py`): an MLP VAE 784-400-20, Adam with lr
 128, gray-level binary cross-entropy (no binarization), 10 epochs. Its test loss is the summed
 BCE + KL over the 10,000 test images with one sampled z each, divided by 10,000.
 
-Three runs, in one process, on the same data, thread count and device (CPU):
+Three runs, in one process, on the same data, thread count and device (CPU), repeated (three times by
+default, the three runs in turn in every repeat, so that a change in the machine's speed touches all of
+them alike); every recipe's row is its repeat of median total time, and the speed-up is the reference's
+median total over the run's median total:
 
 1. **pytorch/examples** — a faithful re-implementation, written below for comparison only: a
    `torchvision` `DataLoader` with `transforms.ToTensor()`, its own model class and loss, a
@@ -31,12 +34,13 @@ table's "% of peak" compares each run with the peak of the precision its network
 
 Usage:
 
-    python benchmarks/train_speed.py --data-root ../shared/data [--epochs 10] [--threads 2]
+    python benchmarks/train_speed.py --data-root ../shared/data [--epochs 10] [--threads 2] [--repeats 3] [--write]
     python benchmarks/train_speed.py --quick           # smoke run: 1 epoch on 2,000 images
     python benchmarks/train_speed.py --fast-precision bf16 --fast-adam fused --fast-epochs 7 --out /tmp/x.json
 
 Prints a Markdown table and writes benchmarks/results/train_speed.json (train_speed_quick.json for
---quick, so a smoke run never overwrites a measurement).
+--quick, so a smoke run never overwrites a measurement); --write also puts the table into
+docs/performance.md (between its `train-speed` markers).
 """
 
 from __future__ import annotations
@@ -59,7 +63,14 @@ from torch import nn
 
 import vae
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).parent))
+from docs_blocks import write_block  # noqa: E402
+from precision import bf16_units  # noqa: E402
+
 RESULTS_DIR = Path(__file__).parent / "results"
+PAGE = Path(__file__).parents[1] / "docs" / "performance.md"
+BLOCK = "train-speed"  # the table's markers on PAGE
 
 # The pytorch/examples recipe.
 RECIPE = {"hidden": 400, "latent_dim": 20, "batch_size": 128, "lr": 1e-3, "epochs": 10, "seed": 1}
@@ -336,14 +347,81 @@ def matmul_peak(sizes: tuple[int, ...] = PEAK_SIZES, repeats: int = 5, seconds: 
     return peak
 
 
+# -- torch.compile: does it pay for itself within a run? --------------------------------------------
+def compile_cost(config: vae.TrainConfig, steps: int = 50) -> dict[str, Any]:
+    """Seconds of the first training step and the mean of the next `steps`, eager and with `torch.compile` on the
+    model's forward, at the fast run's batch size and precision (one fixed batch of random images). The compiler
+    writes to an empty cache folder, so the first step costs what it costs a user's first run."""
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
+        previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        try:
+            torch._dynamo.reset()
+            return _compile_cost(config, steps)
+        finally:
+            if previous is None:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
+
+
+def _compile_cost(config: vae.TrainConfig, steps: int) -> dict[str, Any]:
+    x = torch.rand(config.batch_size, 1, 28, 28)
+    result: dict[str, Any] = {"batch_size": config.batch_size, "precision": config.precision, "steps": steps}
+    for name in ("eager", "compiled"):
+        torch.manual_seed(0)
+        model = vae.build_model(vae.ModelConfig(arch="mlp", hidden=(RECIPE["hidden"],), latent_dim=RECIPE["latent_dim"]))
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=config.adam_implementation == "fused")
+        if name == "compiled":
+            model.forward = torch.compile(model.forward)
+
+        def step() -> None:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                loss = model(x).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        start = time.perf_counter()
+        step()
+        result[f"{name}_first_step_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        result[f"{name}_step_seconds"] = (time.perf_counter() - start) / steps
+    saved = result["eager_step_seconds"] - result["compiled_step_seconds"]
+    extra = result["compiled_first_step_seconds"] - result["eager_first_step_seconds"]
+    result["break_even_steps"] = extra / saved if saved > 0 else None  # None: compiled steps are no faster
+    return result
+
+
+def compile_line(cost: dict[str, Any], steps_per_run: int) -> str:
+    even = cost["break_even_steps"]
+    verdict = ("compiled steps are no faster, so it never pays" if even is None else
+               f"it pays after {even:,.0f} steps, against the fast run's {steps_per_run:,}")
+    return (f"torch.compile (the model's forward, batch {cost['batch_size']}, {cost['precision']}): first step "
+            f"{cost['compiled_first_step_seconds']:.1f} s against {cost['eager_first_step_seconds']:.2f} s eager, then "
+            f"{1000 * cost['compiled_step_seconds']:.2f} ms a step against {1000 * cost['eager_step_seconds']:.2f} ms; {verdict}.")
+
+
 # -- report -------------------------------------------------------------------------------------------
-def summarise(runs: list[RunResult], peak: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """JSON-ready rows; speed-up is the reference's total time over the run's total time, and the percentage of
-    peak is the training steps' GFLOP/s over the measured matmul peak of the run's precision."""
-    reference = runs[0]
+def median_run(runs: list[RunResult]) -> RunResult:
+    """The run of median total time (the lower median of an even number)."""
+    return sorted(runs, key=lambda run: run.total_seconds)[(len(runs) - 1) // 2]
+
+
+def summarise(repeats: list[list[RunResult]], peak: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """JSON-ready rows, one per recipe, from the repeats (each a list of runs, the reference first).
+
+    A recipe's row is its repeat of median total time (epochs, losses, GFLOP/s); its speed-up is the reference's
+    median total over its own median total, and every repeat's total and speed-up (against the same repeat's
+    reference) is recorded beside it. A recipe reaches the reference loss when it does so in every repeat. The
+    percentage of peak is the training steps' GFLOP/s over the measured matmul peak of the run's precision.
+    """
+    reference = median_run([runs[0] for runs in repeats])
     rows = []
-    for run in runs:
-        reached = run.final_test_loss <= reference.final_test_loss
+    for j in range(len(repeats[0])):
+        run = median_run([runs[j] for runs in repeats])
         gflops = run.train_gflops
         rows.append({
             "recipe": run.recipe,
@@ -356,9 +434,13 @@ def summarise(runs: list[RunResult], peak: dict[str, dict[str, Any]]) -> list[di
             "epoch_seconds": run.epoch_seconds,
             "test_loss_per_epoch": run.test_loss,
             "final_test_loss": run.final_test_loss,
-            "reaches_reference_loss": reached,
+            "reaches_reference_loss": all(runs[j].final_test_loss <= runs[0].final_test_loss for runs in repeats),
             "seconds_to_reference_loss": run.seconds_to_reach(reference.final_test_loss),
             "speedup": reference.total_seconds / run.total_seconds,
+            "repeats": len(repeats),
+            "total_seconds_per_repeat": [runs[j].total_seconds for runs in repeats],
+            "speedup_per_repeat": [runs[0].total_seconds / runs[j].total_seconds for runs in repeats],
+            "final_test_loss_per_repeat": [runs[j].final_test_loss for runs in repeats],
             "precision": run.precision,
             "train_images_per_epoch": run.train_images,
             "train_seconds": sum(run.train_seconds),
@@ -371,12 +453,13 @@ def summarise(runs: list[RunResult], peak: dict[str, dict[str, Any]]) -> list[di
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up | "
-             "train GFLOP/s | % of peak |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "speed-up per repeat | train GFLOP/s | % of peak |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         mark = "" if r["reaches_reference_loss"] else " (above reference)"
+        each = ", ".join(f"{x:.2f}" for x in r["speedup_per_repeat"])
         lines.append(f"| {r['recipe']} | {r['settings_changed']} | {r['epochs']} | {r['seconds_per_epoch']:.1f} | "
-                     f"{r['total_seconds']:.1f} | {r['final_test_loss']:.2f}{mark} | {r['speedup']:.2f}x | "
+                     f"{r['total_seconds']:.1f} | {r['final_test_loss']:.2f}{mark} | {r['speedup']:.2f}x | {each} | "
                      f"{r['train_gflops']:.1f} | {r['percent_of_peak']:.0f}% {r['precision']} |")
     return "\n".join(lines)
 
@@ -388,15 +471,52 @@ def peak_line(peak: dict[str, dict[str, Any]], threads: int) -> str:
             "(forward and backward matrix products, see step_macs).")
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else the platform's processor name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info(threads: int) -> dict[str, Any]:
     return {
         "torch": torch.__version__,
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "bf16_units": bf16_units(),
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
         "device": "cpu",
     }
+
+
+def fast_steps(row: dict[str, Any]) -> int:
+    """Training steps of a run's row: epochs times the batches of an epoch."""
+    return row["epochs"] * math.ceil(row["train_images_per_epoch"] / row["settings"]["batch_size"])
+
+
+def page_block(report: dict[str, Any]) -> str:
+    """The performance page's block: the table, the matmul peak and the machine and load it was measured on."""
+    machine = report["machine"]
+    before, after = report["load_average_before"][0], report["load_average_after"][0]
+    return "\n".join([
+        markdown_table(report["runs"]), "",
+        peak_line(report["matmul_peak"], report["matmul_peak"]["threads"]), "",
+        *([compile_line(report["compile"], fast_steps(report["runs"][-1])), ""] if report.get("compile") else []),
+        f"Measured {report['date']} with `{report['command']}`: {report['repeats']} repeats, torch {machine['torch']}, "
+        f"{machine['cpu_count']} CPU cores ({machine['cpu_model']}; bfloat16 units: "
+        f"{', '.join(machine['bf16_units']) or 'none'}), load average "
+        f"{before:.2f} before and {after:.2f} after (this script's own {machine['torch_threads']} threads)."])
+
+
+def write_page(report: dict[str, Any], page: Path = PAGE) -> None:
+    """Put `page_block(report)` between the performance page's `train-speed` markers (SystemExit if they are missing)."""
+    write_block(page, BLOCK, page_block(report))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"Adam beta2 of the fast run (default {FAST['adam_beta2']})")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="torch CPU threads for every run (default 2)")
+    parser.add_argument("--repeats", type=int, help="times to repeat the runs (default 3; 1 with --quick)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip timing torch.compile (about 30 s; always skipped with --quick)")
+    parser.add_argument("--write", action="store_true", help="also put the table into docs/performance.md")
     parser.add_argument("--skip-same-settings", action="store_true", help="do not run vae.train with the recipe's own settings")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 epoch on 2,000 training and 1,000 test images")
     parser.add_argument("--train-size", type=int, help="use only the first N training images (default all; 2,000 with --quick)")
@@ -431,6 +555,11 @@ def main(argv: list[str] | None = None) -> int:
     train_size = args.train_size or (2000 if args.quick else None)
     test_size = args.test_size or (1000 if args.quick else None)
     out = args.out or RESULTS_DIR / ("train_speed_quick.json" if args.quick else "train_speed.json")
+    repeats = args.repeats or (1 if args.quick else 3)
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if args.write and (args.quick or args.train_size or args.test_size):
+        parser.error("--write records a full measurement on the performance page; drop --quick, --train-size and --test-size")
     load_before = os.getloadavg()
     if load_before[0] > 0.5:
         print(f"warning: load average {load_before[0]:.2f}; the machine is busy and the timings will not be representative")
@@ -441,27 +570,30 @@ def main(argv: list[str] | None = None) -> int:
     # the limit the runs are measured against (a fraction of a second with --quick)
     peak = matmul_peak((64, 128), repeats=2, seconds=0.005) if args.quick else matmul_peak()
     print(peak_line(peak, args.threads), flush=True)
-    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
-        work = Path(tmp)
-        runs = [run_examples_recipe(args.data_root, epochs, train_size, test_size, work / "examples")]
-        print(f"pytorch/examples: {runs[0].total_seconds:.1f} s, test loss {runs[0].final_test_loss:.2f}", flush=True)
-        if not args.skip_same_settings:
-            runs.append(run_package(args.data_root, same_settings_config(epochs, train_size), work / "same", "vae.train",
-                                    "in-memory data only", test_size))
-            same = runs[-1]
-            print(f"vae.train, same settings: {same.total_seconds:.1f} s, test loss {same.final_test_loss:.2f}", flush=True)
-        fast = fast_config(fast_epochs, args.fast_batch_size, args.fast_lr, train_size=train_size,
-                           precision=args.fast_precision, adam_implementation=args.fast_adam,
-                           lr_warmup_steps=args.fast_lr_warmup_steps, adam_beta2=args.fast_adam_beta2)
-        runs.append(run_package(args.data_root, fast, work / "fast", "vae.train, fast", describe_fast(fast), test_size))
-        print(f"vae.train, fast: {runs[-1].total_seconds:.1f} s, test loss {runs[-1].final_test_loss:.2f}\n", flush=True)
+    fast = fast_config(fast_epochs, args.fast_batch_size, args.fast_lr, train_size=train_size,
+                       precision=args.fast_precision, adam_implementation=args.fast_adam,
+                       lr_warmup_steps=args.fast_lr_warmup_steps, adam_beta2=args.fast_adam_beta2)
+    measured = []
+    for repeat in range(1, repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
+            work = Path(tmp)
+            runs = [run_examples_recipe(args.data_root, epochs, train_size, test_size, work / "examples")]
+            if not args.skip_same_settings:
+                runs.append(run_package(args.data_root, same_settings_config(epochs, train_size), work / "same", "vae.train",
+                                        "in-memory data only", test_size))
+            runs.append(run_package(args.data_root, fast, work / "fast", "vae.train, fast", describe_fast(fast), test_size))
+        measured.append(runs)
+        print(f"repeat {repeat}/{repeats}: " + "; ".join(f"{run.recipe} {run.total_seconds:.1f} s, test loss "
+                                                          f"{run.final_test_loss:.2f}" for run in runs), flush=True)
 
-    rows = summarise(runs, peak)
+    cost = None if args.quick or args.no_compile else compile_cost(fast)
+    rows = summarise(measured, peak)
     load_after = os.getloadavg()
     report = {
         "benchmark": "train_speed",
         "command": "python benchmarks/train_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick or train_size is not None or test_size is not None,
+        "repeats": repeats,
         "train_size": train_size or 60000,
         "test_size": test_size or 10000,
         "machine": machine_info(args.threads),
@@ -479,16 +611,22 @@ def main(argv: list[str] | None = None) -> int:
         },
         "matmul_peak": {"threads": args.threads, "sizes": list(peak["fp32"]["by_size"]), **peak},
         "runs": rows,
+        "compile": cost,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown_table(rows))
     print("\n" + peak_line(peak, args.threads))
+    if cost is not None:
+        print(compile_line(cost, fast_steps(rows[-1])))
+    if args.write:
+        write_page(report)
+        print(f"Put the table into {PAGE}")
     fast_row = rows[-1]
     verdict = "reaches" if fast_row["reaches_reference_loss"] else "does NOT reach"
     print(f"\nThe fast run {verdict} the reference test loss ({fast_row['final_test_loss']:.2f} vs "
-          f"{rows[0]['final_test_loss']:.2f}) with a {fast_row['speedup']:.2f}x speed-up. Wrote {out}")
+          f"{rows[0]['final_test_loss']:.2f}) with a {fast_row['speedup']:.2f}x speed-up (median of {repeats}). Wrote {out}")
     if not fast_row["reaches_reference_loss"]:
         print(f"hint: the fast run ended above the reference; try --fast-epochs {fast_row['epochs'] + 1}")
     elif fast_row["seconds_to_reference_loss"] is not None and fast_row["test_loss_per_epoch"][-2:-1] and \

@@ -76,10 +76,72 @@ def test_gflops_and_percent_of_peak_follow_from_the_recorded_seconds(train_speed
                                 total_seconds=7.0, train_seconds=[2.0, 2.5], train_images=60_000, precision="bf16")
     assert run.train_gflops == pytest.approx(2 * 60_000 * 3.28e6 / 4.5 / 1e9)
     peak = {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 250.0}}
-    row, = train_speed.summarise([run], peak)
+    row, = train_speed.summarise([[run]], peak)
     assert row["train_gflops"] == pytest.approx(run.train_gflops) and row["train_seconds"] == 4.5
     assert row["percent_of_peak"] == pytest.approx(100 * run.train_gflops / 250.0)
     assert row["precision"] == "bf16" and row["train_images_per_epoch"] == 60_000
+
+
+def _run(train_speed, recipe: str, total: float, loss: float):
+    return train_speed.RunResult(recipe, "none", {"batch_size": 128}, epoch_seconds=[total - 1.0], test_loss=[loss],
+                                 setup_seconds=1.0, total_seconds=total, train_seconds=[total - 2.0], train_images=60_000)
+
+
+def test_repeats_give_the_median_run_and_the_ratio_of_medians(train_speed) -> None:
+    """Each recipe's row is its repeat of median total time; the speed-up is the reference's median total over the
+    run's, each repeat's ratio is against its own reference, and a recipe reaches the loss only if every repeat does."""
+    repeats = [[_run(train_speed, "ref", 90.0, 105.5), _run(train_speed, "fast", 15.0, 105.3)],
+               [_run(train_speed, "ref", 100.0, 105.5), _run(train_speed, "fast", 13.0, 105.4)],
+               [_run(train_speed, "ref", 80.0, 105.5), _run(train_speed, "fast", 14.0, 105.6)]]
+    peak = {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 200.0}}
+    reference, fast = train_speed.summarise(repeats, peak)
+    assert reference["total_seconds"] == 90.0 and fast["total_seconds"] == 14.0  # the medians, not the means
+    assert fast["final_test_loss"] == 105.6  # the median-time repeat's own loss
+    assert fast["speedup"] == pytest.approx(90.0 / 14.0) and reference["speedup"] == 1.0
+    assert fast["speedup_per_repeat"] == pytest.approx([90 / 15, 100 / 13, 80 / 14])
+    assert fast["total_seconds_per_repeat"] == [15.0, 13.0, 14.0] and fast["repeats"] == 3
+    assert fast["final_test_loss_per_repeat"] == [105.3, 105.4, 105.6]
+    assert not fast["reaches_reference_loss"] and reference["reaches_reference_loss"]  # the third repeat ended above
+    repeats[2][1] = _run(train_speed, "fast", 14.0, 105.5)
+    assert train_speed.summarise(repeats, peak)[1]["reaches_reference_loss"]
+    assert train_speed.median_run([r[0] for r in repeats[:2]]).total_seconds == 90.0  # the lower of two
+
+
+def test_compile_line_says_whether_compiling_pays(train_speed) -> None:
+    cost = {"batch_size": 512, "precision": "bf16", "eager_first_step_seconds": 0.03, "compiled_first_step_seconds": 20.03,
+            "eager_step_seconds": 0.014, "compiled_step_seconds": 0.012, "break_even_steps": 10_000.0}
+    assert "it pays after 10,000 steps, against the fast run's 826" in train_speed.compile_line(cost, 826)
+    assert "never pays" in train_speed.compile_line({**cost, "break_even_steps": None}, 826)
+    row = {"epochs": 7, "train_images_per_epoch": 60_000, "settings": {"batch_size": 512}}
+    assert train_speed.fast_steps(row) == 7 * 118
+
+
+def test_performance_page_and_readme_hold_the_recorded_training_speed(train_speed) -> None:
+    """docs/performance.md shows the block of benchmarks/results/train_speed.json (`--write` puts it there), and the
+    README's sentence quotes the same run's speed-up and losses."""
+    saved = json.loads((ROOT / "benchmarks" / "results" / "train_speed.json").read_text())
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert f"<!-- train-speed:start -->\n{train_speed.page_block(saved)}\n<!-- train-speed:end -->" in page, (
+        "run `python benchmarks/train_speed.py --data-root ../shared/data --threads 2 --write`")
+    assert not saved["quick"] and saved["repeats"] == 3 and saved["timings_representative"]
+    reference, *_, fast = saved["runs"]
+    assert fast["reaches_reference_loss"] and fast["speedup"] >= 6.0
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"to the same test loss ({fast['final_test_loss']:.1f} against {reference['final_test_loss']:.1f} nats) "
+            f"{fast['speedup']:.1f}x faster") in readme
+    assert f"{fast['epochs']} epochs" in readme
+
+
+def test_write_page_replaces_only_the_block_and_names_missing_markers(train_speed, tmp_path: Path) -> None:
+    saved = json.loads((ROOT / "benchmarks" / "results" / "train_speed.json").read_text())
+    page = tmp_path / "performance.md"
+    page.write_text("intro\n<!-- train-speed:start -->\nold\n<!-- train-speed:end -->\nrest\n")
+    train_speed.write_page(saved, page)
+    assert page.read_text() == f"intro\n<!-- train-speed:start -->\n{train_speed.page_block(saved)}\n<!-- train-speed:end -->\nrest\n"
+    page.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="train-speed:start"):
+        train_speed.write_page(saved, page)
+    assert page.read_text() == "no markers\n"
 
 
 def test_the_matmul_peak_has_both_precisions_and_every_size(train_speed) -> None:
@@ -102,13 +164,13 @@ def test_functions_run_on_a_few_hundred_images(train_speed, mnist_root: Path, tm
     assert fast.epochs == 1 and 100 < fast.final_test_loss < 600
     assert fast.total_seconds >= fast.setup_seconds + sum(fast.epoch_seconds) * 0.99
     assert fast.train_images == 256 and fast.precision == "bf16" and 0 < fast.train_seconds[0] <= fast.epoch_seconds[0]
-    rows = train_speed.summarise([reference, fast], {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 200.0}})
+    rows = train_speed.summarise([[reference, fast]], {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 200.0}})
     assert rows[0]["speedup"] == 1.0 and rows[0]["reaches_reference_loss"]
     assert rows[0]["percent_of_peak"] == pytest.approx(rows[0]["train_gflops"])  # fp32 against a peak of 100
     assert rows[1]["percent_of_peak"] == pytest.approx(rows[1]["train_gflops"] / 2)  # bf16 against 200
     table = train_speed.markdown_table(rows).splitlines()
     assert table[0] == ("| recipe | settings changed | epochs | seconds/epoch | total seconds | final test loss | speed-up | "
-                        "train GFLOP/s | % of peak |")
+                        "speed-up per repeat | train GFLOP/s | % of peak |")
     assert len(table) == 4 and table[3].startswith("| vae.train, fast | in-memory data, batch 128, lr 0.003")
     assert "bf16 networks, fused Adam |" in table[3] and table[3].endswith("% bf16 |")
 
@@ -119,7 +181,9 @@ def test_main_writes_json(train_speed, mnist_root: Path, tmp_path: Path, capsys:
                                "--threads", str(torch.get_num_threads()), "--skip-same-settings", "--out", str(out)])
     assert status == 0
     report = json.loads(out.read_text())
-    assert report["quick"] and report["train_size"] == 200 and report["test_size"] == 100
+    assert report["quick"] and report["train_size"] == 200 and report["test_size"] == 100 and report["repeats"] == 1
+    assert report["compile"] is None  # not timed in a smoke run
+    assert report["machine"]["cpu_model"] and isinstance(report["machine"]["bf16_units"], list)
     assert [r["recipe"] for r in report["runs"]] == ["pytorch/examples", "vae.train, fast"]
     assert report["reference_test_loss"] == report["runs"][0]["final_test_loss"]
     for key in ("seconds_per_epoch", "total_seconds", "final_test_loss", "speedup", "test_loss_per_epoch", "settings",
@@ -260,6 +324,21 @@ def test_performance_page_holds_the_saved_precision_table() -> None:
     saved = json.loads(precision.RESULTS.read_text())
     assert f"{precision.START}\n{precision.markdown(saved)}\n{precision.END}" in precision.PAGE.read_text()
     assert saved["machine"]["bf16_units"] and all(r["gradient_cosine"] > 0.99 for r in saved["rows"])
+
+
+def test_performance_page_quotes_both_machines_precision_speedups() -> None:
+    """The prose under the precision table, and the README, quote the IWAE speed-ups of this machine's and the AMX
+    machine's runs."""
+    precision = _script("precision")
+    text = " ".join(precision.PAGE.read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for name, unit in (("precision.json", "avx512_bf16"), ("precision_amx.json", "amx_bf16")):
+        saved = json.loads((ROOT / "benchmarks" / "results" / name).read_text())
+        assert unit in saved["machine"]["bf16_units"]
+        assert "amx_bf16" not in saved["machine"]["bf16_units"] or unit == "amx_bf16"
+        k128, k256 = (r["speedup"] for r in saved["rows"][:2])
+        assert f"gain {k128:.1f}x and {k256:.1f}x" in text or f"gave {k128:.1f}x and {k256:.1f}x" in text, name
+        assert f"{min(k128, k256):.1f}-{max(k128, k256):.1f}x" in readme, name
 
 
 def test_precision_write_replaces_only_its_block_and_names_missing_markers(tmp_path) -> None:

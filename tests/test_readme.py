@@ -57,8 +57,9 @@ def test_models_table_note_quotes_current_numbers() -> None:
         text = " ".join(page.split("<!-- models-table:end -->", 1)[1].split())  # the prose after the table, one line
         assert "lower bound on log p(x)" in text and "−log p(x)" in text
         assert f"{ev['test_nll']:.2f} against {-ev['test_elbo']:.2f} nats for `default`" in text
-        assert "105.4 nats" in text and f"{speed['reference_test_loss']:.1f} of the pytorch/examples recipe" in text
-        assert f"{fast['final_test_loss']:.1f}" == "105.4" and f"{round(ev['test_nll'])}" in text
+        assert f"{fast['final_test_loss']:.1f} nats" in text and f"trained for {fast['epochs']} epochs" in text
+        assert f"{speed['reference_test_loss']:.1f} of the pytorch/examples recipe" in text
+        assert f"{round(ev['test_nll'])}" in text
         assert "gray levels instead of binary digits" in text
 
 

@@ -280,8 +280,9 @@ class TrainConfig:
             networks.
         precision: `"fp32"`, or `"bf16"` to run the encoder and decoder networks in bfloat16 while
             training (mixed precision: the weights, the optimizer, the densities, the prior and the
-            bounds stay float32; evaluation is always float32). Several times faster on a CPU with
-            bfloat16 matrix units (AMX) or a recent GPU; measured by `python benchmarks/precision.py`.
+            bounds stay float32; evaluation is always float32). Faster where the matrix products
+            have bfloat16 units: 1.3-1.8x for IWAE steps on a CPU with AVX-512 bfloat16, 3.4-4.9x with
+            AMX (`python benchmarks/precision.py`, the performance page).
         adam_implementation: how torch runs the Adam update: `"default"` (torch's own choice: a loop
             over the parameters on a CPU) or `"fused"` (one kernel for all of them, `fused=True`:
             cheaper on a CPU, where the update is a large part of a small model's step, and equal to

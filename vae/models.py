@@ -61,9 +61,9 @@ class EncoderDecoder(HubMixin, nn.Module):
             loss = vae.training_loss(model, x, y, config, beta=1.0)["loss"]
         ```
 
-        The matrix products of the networks then run in bfloat16 (several times faster on CPUs with
-        AMX), while the densities, the prior and the bounds, whose sums and differences need the
-        precision, stay in float32. Training with `precision="bf16"` runs its steps this way.
+        The matrix products of the networks then run in bfloat16 (faster on CPUs with bfloat16
+        units, AVX-512 or AMX: see the performance page), while the densities, the prior and the
+        bounds, whose sums and differences need the precision, stay in float32. Training with `precision="bf16"` runs its steps this way.
         """
         previous = self.low_precision
         self.low_precision = precision == "bf16"
