@@ -220,3 +220,52 @@ def test_gradient_estimators_draw_on_the_generators_device(estimator) -> None:
     assert seeded.d_mu.device.type == "cpu" and torch.equal(seeded.d_mu, expected.d_mu)
     assert torch.equal(seeded.d_sigma, expected.d_sigma)
     assert unseeded.d_mu.device == unseeded.d_sigma.device == META
+
+
+# -- decoder samples, binarization, noise: a CPU generator for tensors on a GPU --------------------
+@pytest.fixture
+def strict_generators(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.randn, torch.rand and torch.bernoulli that refuse a generator on another device than the draw's, as CUDA
+    does ("Expected a 'cuda' device type for generator"); fake tensors do not check it themselves."""
+    def strict(function, device_of):
+        def checked(*args, generator=None, **kwargs):
+            device = torch.device(device_of(args, kwargs))
+            if generator is not None and generator.device.type != device.type:
+                raise RuntimeError(f"Expected a '{device.type}' device type for generator but found '{generator.device.type}'")
+            return function(*args, generator=generator, **kwargs)
+        return checked
+
+    def creation_device(args, kwargs):
+        return kwargs.get("device") or torch.get_default_device()
+
+    monkeypatch.setattr(torch, "randn", strict(torch.randn, creation_device))
+    monkeypatch.setattr(torch, "rand", strict(torch.rand, creation_device))
+    monkeypatch.setattr(torch, "bernoulli", strict(torch.bernoulli, lambda args, kwargs: args[0].device))
+
+
+def _fake_cuda_calls() -> dict[str, object]:
+    from vae.diagnostics import gaussian_elbo
+
+    images = torch.rand(2, 1, 28, 28, device="cuda")
+    with torch.device("cuda"):
+        model = vae.build_model(ModelConfig(hidden=(8,), latent_dim=2))
+    mu = torch.zeros(2, 2, device="cuda")
+    return {
+        "binarize": lambda g: vae.binarize(images, g),
+        "bernoulli sample": lambda g: vae.nets.BernoulliLikelihood().sample(images, g),
+        "gaussian sample": lambda g: vae.nets.GaussianLikelihood(0.1).sample(images, g),
+        "reparameterize": lambda g: vae.VAE.reparameterize(mu, mu, g),
+        "gaussian_elbo": lambda g: gaussian_elbo(model, images, mu, mu, 2, g),
+    }
+
+
+@pytest.mark.parametrize("name", ["binarize", "bernoulli sample", "gaussian sample", "reparameterize", "gaussian_elbo"])
+def test_a_cpu_generator_serves_tensors_on_a_gpu(name: str, strict_generators: None) -> None:
+    """On fake CUDA tensors, with the generator device check CUDA makes: each draw is made on the CPU generator's
+    device and moved to the tensor's (`vae.draws`). `vae.impute`'s noise and chains read their inputs' values, which
+    fake tensors do not have; they draw through the same functions."""
+    with FakeTensorMode():
+        calls = _fake_cuda_calls()
+        for generator in (torch.Generator().manual_seed(0), None):
+            out = calls[name](generator)
+            assert out.device.type == "cuda", name

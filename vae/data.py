@@ -28,6 +28,8 @@ from typing import Callable
 
 import torch
 
+from . import draws
+
 DATA_ROOT_ENV = "VAE_DATA_ROOT"
 DATA_ROOT_HELP = "folder holding MNIST/raw/ (default: $VAE_DATA_ROOT, else ~/.cache/vae-explorer/data; `vae data` shows it)"
 DOWNLOAD_TIMEOUT_SECONDS = 60  # per network operation: an unreachable mirror fails instead of hanging
@@ -249,8 +251,10 @@ def load_mnist(train: bool, root: str | os.PathLike[str] | None = None, download
 
 
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A stochastic binarization: each pixel is 1 with probability equal to its gray level."""
-    return torch.bernoulli(images, generator=generator)
+    """A stochastic binarization: each pixel is 1 with probability equal to its gray level.
+
+    A generator on another device than the images draws there (see `vae.draws`)."""
+    return draws.bernoulli(images, generator)
 
 
 def binarized_test_set(test: MNIST, seed: int = TEST_BINARIZATION_SEED) -> torch.Tensor:

@@ -33,6 +33,7 @@ import math
 
 import torch
 
+from . import draws
 from .models import VAE
 from .priors import MixturePrior
 
@@ -82,7 +83,7 @@ def gaussian_elbo(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.T
     KL (closed form for the standard normal, the one-sample estimate for a mixture). Differentiable in mu and
     logvar (reparameterized); x (B, C, H, W), mu and logvar (B, D). Unconditional models only.
     """
-    eps = torch.randn(samples, *mu.shape, generator=generator)  # (S, B, D)
+    eps = draws.randn((samples, *mu.shape), mu, generator)  # (S, B, D)
     z = mu + (0.5 * logvar).exp() * eps  # (S, B, D)
     output = model.decode(z.flatten(0, 1))  # (S*B, C, H, W)
     log_px = model.log_px(x.expand(samples, *x.shape).flatten(0, 1), output).view(samples, -1)  # (S, B)

@@ -64,7 +64,8 @@ from .config import ConfigError, ModelConfig
 from .models import VAE, EncoderDecoder
 from .nets import _mlp
 from .objectives import gaussian_kl_between, gaussian_log_density, iwae_bound
-from .priors import build_prior, draw_device
+from . import draws
+from .priors import build_prior
 
 Tensor = torch.Tensor
 
@@ -170,7 +171,7 @@ class HierarchicalVAE(VAE):
         """Ancestral samples shown as decoder means: z2 ~ p(z2), z1 ~ p(z1 | z2) (spread times `temperature`): -> (n, C, H, W)."""
         z2 = self.prior.sample(n, temperature, generator)  # (n, D2)
         mu, logvar = self.lower_prior(z2)  # (n, D1)
-        eps = torch.randn(mu.shape, generator=generator, device=draw_device(mu.device, generator)).to(mu.device)
+        eps = draws.randn(mu.shape, mu, generator)
         return self.likelihood.mean(self.decode_lower(mu + temperature * (0.5 * logvar).exp() * eps, z2))
 
     # -- the bounds -----------------------------------------------------------------------------------

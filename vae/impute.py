@@ -53,6 +53,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import draws
 from .linear import PCA
 from .models import VAE, Autoencoder, EncoderDecoder
 from .objectives import gaussian_log_density
@@ -99,12 +100,12 @@ def add_noise(x: torch.Tensor, kind: str, strength: float, generator: torch.Gene
     if not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
         raise ValueError("x must hold finite gray levels in [0, 1]")
     if kind == "gaussian":
-        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)  # (B, C, H, W)
+        eps = draws.randn(x.shape, x, generator)  # (B, C, H, W)
         return (x + s * eps).clamp(0.0, 1.0)
-    hit = torch.rand(x.shape, generator=generator, device=x.device) < s  # (B, C, H, W) corrupted pixels
+    hit = draws.rand(x.shape, x, generator) < s  # (B, C, H, W) corrupted pixels
     if kind == "flip":
         return torch.where(hit, 1.0 - x, x)
-    salt = torch.rand(x.shape, generator=generator, device=x.device) < 0.5  # 1 (salt) or 0 (pepper)
+    salt = draws.rand(x.shape, x, generator) < 0.5  # 1 (salt) or 0 (pepper)
     return torch.where(hit, salt.to(x.dtype), x)
 
 
@@ -270,7 +271,7 @@ def _chain(
             # log rho = [log p(x_t|z') + log p(z') - log q(z'|x_t)] - [the same at z_{t-1}]; x_t includes x_m^(t-1)
             log_w_new = model.log_px(state, out) + model.prior.log_prob(z) - gaussian_log_density(z, mu, logvar)
             log_w_old = model.log_px(state, out_prev) + model.prior.log_prob(z_prev) - gaussian_log_density(z_prev, mu, logvar)
-            log_u = torch.rand(b, generator=generator, device=x.device).log()  # accept when log u < log rho
+            log_u = draws.rand((b,), x, generator).log()  # accept when log u < log rho
             accept = log_u < log_w_new - log_w_old  # (B,)
             z = torch.where(accept.unsqueeze(1), z, z_prev)
             out = torch.where(accept.view(b, 1, 1, 1), out, out_prev)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from .models import EncoderDecoder
-from .priors import check_sampling, draw_device
+from .draws import draw_device
+from .priors import check_sampling
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:

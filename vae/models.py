@@ -31,7 +31,8 @@ from .config import ModelConfig, Precision
 from .hub import HubMixin
 from .nets import build_decoder, build_encoder, build_likelihood
 from .objectives import ElboTerms, elbo, gaussian_log_density, iwae_bound
-from .priors import build_prior, draw_device
+from . import draws
+from .priors import build_prior
 
 
 class EncoderDecoder(HubMixin, nn.Module):
@@ -155,8 +156,7 @@ class VAE(EncoderDecoder):
         A `generator` draws the noise on its own device, which is then moved to mu's (as a prior's
         samples are), so a seed gives the same samples wherever the model lives.
         """
-        device = draw_device(mu.device, generator)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=device).to(mu.device)  # (..., D)
+        eps = draws.randn(mu.shape, mu, generator)  # (..., D)
         return mu + (0.5 * logvar).exp() * eps
 
     def forward(

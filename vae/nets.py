@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from . import draws
 from .config import ConfigError, ModelConfig
 from .objectives import bernoulli_log_likelihood, gaussian_log_likelihood
 
@@ -173,7 +174,7 @@ class BernoulliLikelihood(nn.Module):
 
     def sample(self, output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A draw x ~ p(x | z): binary pixels, 1 with probability sigmoid(logit). Shapes as `mean`."""
-        return torch.bernoulli(torch.sigmoid(output), generator=generator)
+        return draws.bernoulli(torch.sigmoid(output), generator)
 
 
 class GaussianLikelihood(nn.Module):
@@ -225,7 +226,7 @@ class GaussianLikelihood(nn.Module):
 
     def sample(self, output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A draw x = mu + sigma * eps ~ p(x | z), clamped to [0, 1] to be shown as an image. Shapes as `mean`."""
-        eps = torch.randn(output.shape, generator=generator, dtype=output.dtype, device=output.device)
+        eps = draws.randn(output.shape, output, generator)
         return (output + (0.5 * self.logvar).exp() * eps).clamp(0.0, 1.0)
 
 

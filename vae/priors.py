@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .draws import draw_device
 from .objectives import LOG_2PI, gaussian_kl, gaussian_log_density
 
 
@@ -28,15 +29,6 @@ def check_sampling(n: int, temperature: float) -> None:
         raise ValueError(f"n must be >= 1, not {n}")
     if not temperature >= 0:
         raise ValueError(f"temperature must be >= 0, not {temperature}")
-
-
-def draw_device(device: torch.device | str | None, generator: torch.Generator | None) -> torch.device:
-    """Where random draws are made: on the generator's device if one is given, else on `device`.
-
-    A generator can only draw on its own device, so a CPU generator used for codes that live on a GPU draws
-    on the CPU and the draws are then moved: the same seed gives the same codes on every device.
-    """
-    return torch.device(device if generator is None else generator.device)
 
 
 class StandardNormalPrior(nn.Module):
