@@ -190,3 +190,42 @@ def test_push_an_exported_folder_keeps_its_records(fake_api: list[dict], tmp_pat
     (tmp_path / "run" / "checkpoint" / "state.json").write_text("{}")
     with pytest.raises(ValueError, match="export the run first"):
         hub.push_to_hub(tmp_path / "run", "me/run")
+
+
+def test_vae_push_uploads_a_folder_from_the_command_line(fake_api: list[dict], capsys: pytest.CaptureFixture[str]) -> None:
+    from vae.cli import main
+
+    assert main(["push", "latent2d", "me/latent2d", "--private", "--branch", "dev", "--message", "first"]) == 0
+    push, = fake_api
+    assert push["repo"] == "me/latent2d" and push["private"] is True and push["token"] is None  # the saved login's
+    assert push["revision"] == "dev" and push["commit_message"] == "first" and push["create_pr"] is False
+    assert sorted(push["files"]) == ["README.md", "config.json", "history.jsonl", "metrics.json", "model.safetensors"]
+    assert "pushed latent2d to https://huggingface.co/me/latent2d: https://huggingface.co/me/latent2d/commit/abc" in (
+        capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["push", "latent2d", "no-owner"], "not a Hub repo id: give it as owner/name"),
+    (["push", "latent2d", "me/bad name"], "not a Hub repo id"),
+    (["push", "no-such-folder", "me/x"], "no model folder or shipped model 'no-such-folder' to push"),
+])
+def test_vae_push_refuses_bad_arguments_with_a_message(fake_api: list[dict], args: list[str], message: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from vae.cli import main
+
+    assert main(args) == 2 and fake_api == []
+    assert message in capsys.readouterr().err
+
+
+def test_vae_push_says_what_to_check_when_the_upload_fails(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from vae.cli import main
+
+    class Refusing(FakeApi):  # the Hub's HTTP errors, like a missing network, are OSErrors
+        def create_repo(self, repo_id: str, private: bool | None = None, exist_ok: bool = False) -> object:
+            raise ConnectionError("401 Client Error: Unauthorized")
+
+    monkeypatch.setattr("huggingface_hub.HfApi", Refusing)
+    assert main(["push", "latent2d", "me/latent2d"]) == 2
+    err = capsys.readouterr().err
+    assert "vae push: error: the upload to me/latent2d failed: 401 Client Error" in err and "hf auth login" in err

@@ -1,8 +1,8 @@
-"""The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export`, `vae movie` and `vae data`.
+"""The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export`, `vae push`, `vae movie` and `vae data`.
 
 Argument parsing and dispatch only: each command calls the package (training in
 [`vae.training`][vae.training], records in [`vae.runs`][vae.runs], scores in
-[`vae.evaluation`][vae.evaluation]). The model and training options of `vae train` are built from
+[`vae.evaluation`][vae.evaluation], the Hub in [`vae.hub`][vae.hub]). The model and training options of `vae train` are built from
 the fields of [`ModelConfig`][vae.ModelConfig] and [`TrainConfig`][vae.TrainConfig] (their types,
 allowed values, defaults and help), so a new config field is a new option.
 
@@ -117,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run", help="run folder (its checkpoint/ is exported)")
     x.add_argument("dest", help="model folder to write (e.g. vae/pretrained/default)")
     x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
+
+    pu = sub.add_parser("push", help="upload a model folder to a Hugging Face Hub repo, with a model card",
+                        description="Upload an exported model folder (or a shipped model's name) to a Hub model repo, "
+                                    "created if needed: its safetensors weights, config.json, metrics.json and history.jsonl "
+                                    "and a README.md model card, in one commit. Needs `pip install \"vae-explorer[hub]\"` "
+                                    "and a token with write access: `hf auth login`, or $HF_TOKEN.")
+    pu.add_argument("folder", help="model folder (a run folder: `vae export` it first) or shipped model name")
+    pu.add_argument("repo_id", help="owner/name of the Hub repo")
+    pu.add_argument("--private", action="store_true", help="create the repo private (default: the Hub's default)")
+    pu.add_argument("--branch", help="branch to commit to (default: main)")
+    pu.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing to the branch")
+    pu.add_argument("--message", default="Upload model with vae-explorer", help="commit message")
 
     m = sub.add_parser("movie", help="an animation of a run's training, one frame per epoch, from its snapshots",
                        description="Draw a training movie from the per-epoch snapshots of a `vae train --snapshots` run: "
@@ -307,6 +319,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import REPO_ID, push_to_hub
+
+    if not REPO_ID.match(args.repo_id) or "/" not in args.repo_id:
+        raise ValueError(f"{args.repo_id!r} is not a Hub repo id: give it as owner/name (e.g. me/mnist-vae)")
+    try:
+        url = push_to_hub(args.folder, args.repo_id, private=True if args.private else None, commit_message=args.message,
+                          branch=args.branch, create_pr=args.create_pr)
+    except ImportError as err:
+        raise ValueError(str(err)) from None
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # the Hub's HTTP errors and a missing network are OSErrors (requests, httpx)
+        raise ValueError(f"the upload to {args.repo_id} failed: {err}. Check the network, and that your token "
+                         "(`hf auth login` or $HF_TOKEN) may write to the repo") from None
+    print(f"pushed {args.folder} to https://huggingface.co/{args.repo_id}: {url}")
+    return 0
+
+
 def cmd_movie(args: argparse.Namespace) -> int:
     from .movie import write_movie
 
@@ -360,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     from .tensorboard import TensorBoardMissing
     from .training import TrainingDiverged
 
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "movie": cmd_movie,
-                "data": cmd_data}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "push": cmd_push,
+                "movie": cmd_movie, "data": cmd_data}
     try:
         return commands[args.command](args)
     except (DataError, CheckpointError, ConfigError, TrainingDiverged, DistributedError, TensorBoardMissing, ValueError,
