@@ -23,7 +23,7 @@ AUROC (`vae.auroc`) of test digits against each kind; 0.5 is chance, below 0.5 t
 (Nalisnick et al., 2019, "Do deep generative models know what they don't know?"). Histograms are recorded for
 the figures.
 
-**The demo's verdict.** The demo scores an input as `demo/handlers.py` does: gray levels as `vae.to_mnist`
+**The demo's verdict.** The demo scores an input as `demo/scoring.py` does: gray levels as `vae.to_mnist`
 gives them (not binarized), the negative ELBO with k = 16 (`vae.log_likelihood(model, x, k=16, batch_size=100)`).
 The threshold at a 5 % false-positive rate is set on the 10,000 gray test digits (`vae.threshold_at_fpr`); the
 JSON records it with the AUROC and the detection rate at that threshold for each kind, and the same small
@@ -61,7 +61,7 @@ N_OOD = 1000
 OOD_SEED = 0
 FIT_SIZE = 50_000
 TYPICAL_IMAGES = 2000
-DEMO_K, DEMO_FPR = 16, 0.05  # as demo/handlers.py scores an input
+DEMO_K, DEMO_FPR = 16, 0.05  # as demo/scoring.py scores an input
 SCORES = ("elbo", "iwae", "likelihood_ratio", "complexity", "typicality")
 SCORE_NAMES = {"elbo": "negative ELBO", "iwae": "negative IWAE bound (k = 100)", "likelihood_ratio": "likelihood ratio vs pixel means",
                "complexity": "complexity-corrected (PNG bits)", "typicality": "typicality |score − m|"}

@@ -1,92 +1,34 @@
-r"""The demo's endpoints: widget values in, pictures and numbers out; all model work is done by `vae`.
+r"""The demo's Explore and Compare endpoints: widget values in, pictures and numbers out; all model work is done by `vae`.
 
 Each public method of [`Explorer`][] is one named API endpoint. It checks what depends on the
 model (a dimension index, a code range), converts widget values to tensors, calls the package
 (`vae.to_mnist`, `model.encode`, `vae.latent.*`, `vae.log_likelihood`, ...) and converts the
-result back to pictures. Models, the shipped test subset and per-model statistics are loaded on
-first use and cached, so the app starts in a few seconds.
-
-**Which model.** A model menu's value is a shipped model's name or `TRAINED`, the model this browser
-session trained in the Train tab (kept in the session's `gr.State`, a `live_run.TrainedModel`, which
-the endpoints receive as their last argument). [`Explorer.resolve`][] turns the two into a
-[`Chosen`][] model, the only way the endpoints get one: names are checked on the server, `TRAINED`
-without a trained model is a clear error, and the statistics of the session's model are cached with
-it (dropped with the session), never under a shipped model's name.
+result back to pictures. What the endpoints work on comes from the classes it builds on:
+`registry.Registry` (the models, resolved from a menu value with `Explorer.resolve`, the shipped
+test subset and per-model statistics, loaded on first use and cached, so the app starts in a few
+seconds) and `scoring.Scoring` (the anomaly score, its typical range and the recorded verdict).
+The names the tabs import (`TRAINED`, the model tuples, `Chosen`, ...) are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import torch
-from live_run import TrainedModel
-from safetensors.torch import load_file
-from widgets import RANDOM_CODE, PlotValue, check_choice, gif_bytes, map_value, plot_value, tile, to_uint8, with_rows
+from registry import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, MODEL_NAMES, SAMPLING_MODELS, TRAINED, Chosen, unfit
+from scoring import Scoring
+from widgets import RANDOM_CODE, PlotValue, gif_bytes, map_value, plot_value, tile, to_uint8, with_rows
 
 import vae
 from vae.preprocess import MAX_IMAGE_SIDE
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-VERDICT_FILE = Path(vae.__file__).resolve().parent / "assets" / "anomaly_verdict.json"  # benchmarks/anomaly.py --write-demo
-SUBSET_FILE = "test_subset.safetensors"
-BETA_MODELS = ("latent2d-beta0.5", "latent2d-beta4")  # latent2d (beta = 1) trained with KL weights 0.5 and 4
-MODEL_NAMES = ("default", "latent2d", *BETA_MODELS, "ae2d", "cvae")
-IMAGE_MODELS = ("default", "latent2d", *BETA_MODELS, "ae2d")  # unconditional models that encode a picture
-SAMPLING_MODELS = ("default", "latent2d", *BETA_MODELS)  # unconditional VAEs: the prior is meaningful
-MAP_MODELS = ("latent2d", *BETA_MODELS, "ae2d")  # 2-D codes, drawn as a map
-CONDITIONAL_MODEL = "cvae"
-TRAINED = "trained here"  # the menus' value for the session's model from the Train tab
 NUM_STOCHASTIC = 8  # stochastic reconstructions shown per input
-SCORE_K = 16  # posterior samples per image for the negative-ELBO estimate (input and test digits alike)
-TYPICAL_DIGITS = 1000  # test digits behind the typical range of the score
 TOP_DIMENSIONS = 5  # dimensions shown in the traversal grid
 COMPARE_BOX = (0.005, 0.995)  # quantiles of the autoencoder codes bounding its random codes
 COMPARE_THIN = 2  # the comparison maps show every 2nd shipped test digit (1,000 per map, each digit halved alike)
-
-
-@dataclass(frozen=True)
-class Typical:
-    """The anomaly score over shipped test digits: sorted scores and their 5th/50th/95th percentiles."""
-
-    scores: np.ndarray
-    low: float
-    median: float
-    high: float
-
-    def percentile(self, score: float) -> float:
-        """Percent of the test digits scoring below `score`."""
-        return 100.0 * float(np.searchsorted(self.scores, score)) / len(self.scores)
-
-
-@dataclass(frozen=True)
-class Chosen:
-    """The model one request uses (made by [`Explorer.resolve`][]).
-
-    Attributes:
-        name: the menu value, a shipped model's name or TRAINED (for messages).
-        model: the network, in eval mode.
-        stats: where its statistics over the shipped test digits are cached (codes, map, typical scores): the
-            explorer's store for that name for a shipped model, the `TrainedModel`'s own for the session's model.
-    """
-
-    name: str
-    model: vae.EncoderDecoder
-    stats: dict[str, Any]
-
-
-def unfit(trained: TrainedModel, prior: bool) -> str | None:
-    """Why the session's trained model cannot serve a tab, or None if it can; `prior`: the tab samples from the prior."""
-    if prior and not trained.model.config.is_variational:
-        return ("the model trained here is an autoencoder (reconstruction term only): it has no prior to sample from; "
-                "train a VAE (both terms, or the KL term only) or choose a shipped model")
-    return None
 
 
 def grid_codes(model: vae.EncoderDecoder, codes: torch.Tensor, n: int) -> torch.Tensor:
@@ -109,151 +51,12 @@ def point_code(model: vae.EncoderDecoder, codes: torch.Tensor, z1: float, z2: fl
     return z
 
 
-class Explorer:
-    """Model registry, caches and the endpoint functions of the demo.
+class Explorer(Scoring):
+    """The endpoint functions of the demo's Explore and Compare tabs.
 
-    Args:
-        models_dir: optional folder of model folders named like the shipped models
-            (`<models_dir>/default/model.safetensors`, ...); a name found there wins over the
-            shipped model of the same name. None: shipped models only.
-        examples_dir: folder holding the example PNGs and `test_subset.safetensors`.
+    `Explorer(models_dir, examples_dir)`: the models and data of [`registry.Registry`][] (its arguments), with the
+    anomaly score of [`scoring.Scoring`][]; the Use tabs' `uses.Uses` is built around one.
     """
-
-    def __init__(self, models_dir: Path | None = None, examples_dir: Path = EXAMPLES_DIR) -> None:
-        self.models_dir = models_dir
-        self.examples_dir = examples_dir
-        self._lock = threading.Lock()
-        self._models: dict[str, vae.VAE] = {}
-        self._data: dict[str, Any] = {}  # the test subset, the classifier
-        self._stats: dict[str, dict[str, Any]] = {}  # per shipped model: see Chosen.stats
-
-    # -- models and data --------------------------------------------------------------------
-    def _source(self, name: str) -> str | Path | None:
-        if self.models_dir is not None and (self.models_dir / name).is_dir():
-            return self.models_dir / name
-        return name if name in vae.available_models() else None
-
-    def missing_models(self) -> list[str]:
-        """Names of the demo's models that are neither shipped nor in `models_dir`."""
-        return [name for name in MODEL_NAMES if self._source(name) is None]
-
-    def model(self, name: str, allowed: tuple[str, ...] = MODEL_NAMES) -> vae.VAE:
-        """The loaded model `name` (cached), or a gr.Error saying why it is not available."""
-        check_choice(name, "model", list(allowed))
-        with self._lock:
-            if name not in self._models:
-                source = self._source(name)
-                if source is None:
-                    raise gr.Error(
-                        f"model {name!r} is not available in this installation (shipped models: "
-                        f"{', '.join(vae.available_models()) or 'none'}); choose another model"
-                    )
-                try:
-                    self._models[name] = vae.load(source)
-                except vae.CheckpointError as err:
-                    raise gr.Error(f"model {name!r} could not be loaded: {err}") from None
-            return self._models[name]
-
-    def resolve(self, name: Any, trained: Any, allowed: tuple[str, ...], prior: bool = False) -> Chosen:
-        """The model a menu value names: one of the shipped models `allowed`, or TRAINED, the session's model.
-
-        `trained` is the session's `gr.State` value (a `TrainedModel`, or None until a run ends): every
-        browser session and every API client has its own, so a session is never served another's model.
-        `prior`: the tab samples from the prior (an autoencoder does not fit). Anything else is a gr.Error
-        saying what to choose, or to train a model first.
-        """
-        check_choice(name, "model", [*allowed, TRAINED])
-        if name != TRAINED:
-            model = self.model(name, allowed)
-            with self._lock:
-                return Chosen(name, model, self._stats.setdefault(name, {}))
-        if not isinstance(trained, TrainedModel):
-            raise gr.Error(f"there is no model {TRAINED!r} in this browser session yet: train one in the Train tab first "
-                           "(it is kept for this session only), or choose a shipped model")
-        if (reason := unfit(trained, prior)) is not None:
-            raise gr.Error(reason)
-        return Chosen(TRAINED, trained.model, trained.stats)
-
-    @staticmethod
-    def offers(trained: Any, prior: bool = False) -> bool:
-        """Whether a menu offers the session's model: there is one, and it fits the tab (see `resolve`)."""
-        return isinstance(trained, TrainedModel) and unfit(trained, prior) is None
-
-    def _cached(self, key: str, compute: Any, store: dict[str, Any] | None = None) -> Any:
-        """`store[key]` (the explorer's data by default), computed on first use."""
-        store = self._data if store is None else store
-        with self._lock:
-            if key in store:
-                return store[key]
-        value = compute()  # outside the lock: may take a second; a duplicate computation is harmless
-        with self._lock:
-            return store.setdefault(key, value)
-
-    def subset(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The shipped test digits: images (N, 1, 28, 28) in [0, 1] and labels (N,)."""
-
-        def load() -> tuple[torch.Tensor, torch.Tensor]:
-            path = self.examples_dir / SUBSET_FILE
-            if not path.is_file():
-                raise gr.Error(f"the test subset {path} is missing: run scripts/make_demo_examples.py")
-            data = load_file(str(path))
-            return data["images"].unsqueeze(1).float() / 255.0, data["labels"].long()
-
-        return self._cached("subset", load)
-
-    def example_paths(self) -> list[str]:
-        """The example PNGs (`<digit>_<test index>.png`) for the pickers: one of each digit, then the next of each, ..."""
-        paths = sorted(self.examples_dir.glob("*.png"))
-        rank = {p: sum(q.name[0] == p.name[0] for q in paths[:i]) for i, p in enumerate(paths)}
-        return [str(p) for p in sorted(paths, key=lambda p: (rank[p], p.name))]
-
-    def codes(self, chosen: Chosen) -> torch.Tensor:
-        """Where the shipped test digits sit in the latent space of a model: (N, D)."""
-        model = chosen.model
-
-        def compute() -> torch.Tensor:
-            images, labels = self.subset()
-            with torch.no_grad():
-                return model.embed(images, labels if model.config.is_conditional else None)
-
-        return self._cached("codes", compute, chosen.stats)
-
-    def typical(self, chosen: Chosen) -> Typical:
-        """The anomaly score of `TYPICAL_DIGITS` shipped test digits under a model."""
-
-        def compute() -> Typical:
-            images = self.subset()[0][:: max(1, len(self.subset()[0]) // TYPICAL_DIGITS)][:TYPICAL_DIGITS]
-            scores = np.sort(self._score(chosen.model, images).numpy())
-            return Typical(scores, *(float(np.percentile(scores, q)) for q in (5, 50, 95)))
-
-        return self._cached("typical", compute, chosen.stats)
-
-    def verdict_record(self) -> dict[str, Any]:
-        """vae/assets/anomaly_verdict.json (benchmarks/anomaly.py): the model, score, threshold, its false-positive rate, AUROCs."""
-
-        def load() -> dict[str, Any]:
-            if not VERDICT_FILE.is_file():
-                raise gr.Error(f"{VERDICT_FILE.name} is missing from this installation: run `python benchmarks/anomaly.py --write-demo`")
-            return json.loads(VERDICT_FILE.read_text())
-
-        return self._cached("verdict", load)
-
-    def verdict(self, score: float) -> tuple[bool, str]:
-        """Anomalous when the score exceeds the recorded threshold; a sentence saying so and at what false-positive rate."""
-        v = self.verdict_record()
-        flagged = score > v["threshold"]
-        side = "above" if flagged else "at or below"
-        word = "**unusual: flagged as an anomaly**" if flagged else "**passes as a digit**"
-        return flagged, (f"{side} the threshold of {v['threshold']:.1f} nats: {word} (the threshold flags "
-                         f"{v['measured_test_fpr']:.1%} of the 10,000 test digits, a false-positive rate of {v['false_positive_rate']:.0%})")
-
-    def _score(self, model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
-        """Negative ELBO in nats per image (VAE) or reconstruction error -log p(x | z) (autoencoder): (B,)."""
-        if model.config.is_variational:
-            _, elbo = vae.log_likelihood(model, x, k=SCORE_K, batch_size=100)  # (B,); its own seeded generator: no lock
-            return -elbo
-        with torch.no_grad():
-            return -model.log_px(x, model.decode(model.embed(x)))
 
     @staticmethod
     def _digit(path: Any, name: str = "image") -> torch.Tensor:
@@ -292,7 +95,7 @@ class Explorer:
             samples = vae.decode_images(model, z)  # (S, 1, 28, 28)
             mean = vae.decode_images(model, mu)  # (1, 1, 28, 28) decoder mean at the posterior mean
         score = float(self._score(model, x)[0])
-        typical = self.typical(chosen)
+        reading = self.reading(chosen, score)
         std = (0.5 * logvar[0]).exp()  # (D,)
         d = mu.shape[1]
         posterior = plot_value(
@@ -303,33 +106,7 @@ class Explorer:
             },
             mark="line",
         )
-        what = "negative ELBO" if model.config.is_variational else "reconstruction error −log p(x|z)"
-        rank = typical.percentile(score)
-        if score > typical.high:
-            verdict = "**unusual** for this model"
-        elif score < typical.low:
-            verdict = "easier than most test digits for this model (simple shapes such as 1s score lowest)"
-        else:
-            verdict = "typical of test digits"
-        reading = (
-            f"**{what}: {score:.1f} nats** — {verdict}: {rank:.0f}% of {len(typical.scores)} shipped test digits score lower "
-            f"(their middle 90% lies between {typical.low:.1f} and {typical.high:.1f} nats, median {typical.median:.1f}). "
-            "Higher means the model finds the input harder to explain: scribbles, letters or several digits in one picture score high."
-        )
-        if chosen.name == self.verdict_record()["model"]:  # the model the anomaly benchmark measured
-            reading += " " + self.evidence(score)
         return to_uint8(x)[0], to_uint8(mean)[0], tile(samples, NUM_STOCHASTIC), posterior, round(score, 3), reading
-
-    def evidence(self, score: float) -> str:
-        """The verdict at the recorded threshold, with how well this score told test digits from other inputs (AUROC)."""
-        v = self.verdict_record()
-        kinds = v["kinds"]
-        mean = sum(e["auroc"] for e in kinds.values()) / len(kinds)
-        best, worst = max(kinds, key=lambda k: kinds[k]["auroc"]), min(kinds, key=lambda k: kinds[k]["auroc"])
-        return (f"Verdict: {self.verdict(score)[1]}. Measured on 1,000 inputs of each of {len(kinds)} kinds, this score tells "
-                f"test digits from them with a mean AUROC of {mean:.2f} ({best.replace('_', ' ')}: {kinds[best]['auroc']:.2f}; "
-                f"{worst.replace('_', ' ')}: {kinds[worst]['auroc']:.2f}, simple inputs get a *higher* likelihood than digits). "
-                "The Use › Anomaly tab shows every kind.")
 
     # -- 2. sampling ------------------------------------------------------------------------
     def sample(self, model_name: str, n: int, temperature: float, seed: int, trained: Any = None) -> np.ndarray:
@@ -406,12 +183,6 @@ class Explorer:
         return to_uint8(vae.decode_images(chosen.model, z))[0]
 
     # -- 5. autoencoder vs VAE --------------------------------------------------------------
-    def classifier(self) -> Any:
-        """The package's shipped MNIST classifier (loaded once), which names the digits in random decodes."""
-        from vae.classifier import load_classifier
-
-        return self._cached("classifier", load_classifier)
-
     def _compare_map(self, chosen: Chosen) -> PlotValue:
         """The map of `_map_plot` with every COMPARE_THIN-th digit: two maps are sent per comparison, and
         Gradio walks every value of an output (looking for files) before sending it; 1,000 points per
@@ -499,4 +270,5 @@ class Explorer:
         return text
 
 
-__all__ = ["MAX_IMAGE_SIDE", "MODEL_NAMES", "TRAINED", "Chosen", "Explorer", "grid_codes", "point_code", "unfit"]
+__all__ = ["CONDITIONAL_MODEL", "IMAGE_MODELS", "MAP_MODELS", "MAX_IMAGE_SIDE", "MODEL_NAMES", "SAMPLING_MODELS", "TRAINED", "Chosen",
+           "Explorer", "grid_codes", "point_code", "unfit"]
