@@ -47,7 +47,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 import gradio as gr
 from handlers import MAX_IMAGE_SIDE, Explorer
 from live import LiveTrainer, discard
-from serving import DOCS_DIR, DOCS_ROUTE, MAX_SESSIONS, NO_DOCS, docs_base, docs_routes, tune_malloc
+from serving import DOCS_DIR, DOCS_ROUTE, MAX_SESSIONS, NO_DOCS, docs_base, docs_routes, start_trimming, tune_malloc
 from tabs.compare import compare_tab
 from tabs.explore import explore_tabs
 from tabs.page import Page
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse_args(argv)
     tune_malloc()  # before any worker thread starts
+    start_trimming()
     torch.set_num_threads(max(1, args.threads))
     explorer = Explorer(models_dir=args.models_dir)
     trainer = LiveTrainer(explorer)

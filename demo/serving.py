@@ -8,7 +8,7 @@
 - **Memory.** Two things made the resident memory grow with the number of calls (measured with
   benchmarks/demo_soak.py, 32 clients, a new session every 8 calls): Gradio's per-session state,
   kept for up to 10,000 sessions by default (`MAX_SESSIONS`), and freed memory that glibc's
-  allocator kept instead of returning it (`tune_malloc`).
+  allocator kept instead of returning it (`tune_malloc`, `start_trimming`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 from pathlib import Path
 
 from fastapi.staticfiles import StaticFiles
@@ -41,9 +42,10 @@ MAX_SESSIONS = 256
 # glibc's malloc options (mallopt numbers from <malloc.h>) and the values set by `tune_malloc`.
 MALLOC_OPTIONS = {  # name: (mallopt parameter, value, environment variable that overrides it)
     "M_ARENA_MAX": (-8, 2, "MALLOC_ARENA_MAX"),
-    "M_MMAP_THRESHOLD": (-3, 128 * 1024, "MALLOC_MMAP_THRESHOLD_"),
-    "M_TRIM_THRESHOLD": (-1, 128 * 1024, "MALLOC_TRIM_THRESHOLD_"),
+    "M_MMAP_THRESHOLD": (-3, 32 * 1024 * 1024, "MALLOC_MMAP_THRESHOLD_"),  # glibc's own upper limit, fixed from the start
+    "M_TRIM_THRESHOLD": (-1, 32 * 1024 * 1024, "MALLOC_TRIM_THRESHOLD_"),  # the top of the heap too: `start_trimming` trims
 }
+TRIM_SECONDS = 20.0  # how often `start_trimming` hands freed memory back to the system
 
 
 def built_site(docs_dir: Path | None) -> Path | None:
@@ -65,15 +67,19 @@ def docs_routes(docs_dir: Path | None) -> list[Mount]:
 
 
 def tune_malloc() -> dict[str, int]:
-    """Make glibc's allocator return freed memory to the system; the options set (none off glibc Linux).
+    """Set glibc's allocator for a server; the options set (none off glibc Linux).
 
     Every request allocates and frees tensors and buffers from one of the server's worker threads.
     By default glibc gives threads up to 8 arenas per core and raises its mmap threshold each time a
     large block is freed (up to 32 MB), after which large blocks come from the arenas, where freed
     ones stay: the resident memory crept up with the number of calls although the live objects did
-    not (`malloc_trim` on a server after 2,048 calls gave back 160 MB). With two arenas and large
-    blocks (>= 128 kB) always mapped and unmapped, it levels off. Must run before the worker threads
-    start. An option already set through its environment variable is left as it is.
+    not (`malloc_trim` on a server after 2,048 calls gave back 160 MB). Two arenas bound that, and
+    `start_trimming` hands what they keep free back to the system. The mmap threshold is fixed at
+    glibc's upper limit, and so is the trim threshold: lower ones (128 kB was tried) map, fault in
+    and unmap every tensor above them on every call (or give the top of the heap back after each
+    request, to fault it in again on the next), which made the classifier of the comparison tab
+    about four times slower in the server than in a bare process. Must run before the worker threads start. An
+    option already set through its environment variable is left as it is.
     """
     if not sys.platform.startswith("linux"):
         return {}
@@ -88,4 +94,26 @@ def tune_malloc() -> dict[str, int]:
     return done
 
 
-__all__ = ["DOCS_DIR", "DOCS_ROUTE", "MAX_SESSIONS", "NO_DOCS", "built_site", "docs_base", "docs_routes", "tune_malloc"]
+def start_trimming(seconds: float = TRIM_SECONDS) -> threading.Thread | None:
+    """A daemon thread that calls glibc's `malloc_trim(0)` every `seconds`: the memory the arenas hold free goes back
+    to the system (madvise), so the resident memory follows what the requests use. None off glibc Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(seconds):
+            trim(0)
+
+    thread = threading.Thread(target=run, name="malloc-trim", daemon=True)
+    thread.stop = stop  # type: ignore[attr-defined]  # set it to end the thread (tests)
+    thread.start()
+    return thread
+
+
+__all__ = ["DOCS_DIR", "DOCS_ROUTE", "MAX_SESSIONS", "NO_DOCS", "TRIM_SECONDS", "built_site", "docs_base", "docs_routes",
+           "start_trimming", "tune_malloc"]

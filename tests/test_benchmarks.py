@@ -215,6 +215,16 @@ def test_demo_page_holds_the_saved_latency_tables() -> None:
     assert tables in (ROOT / "docs" / "demo.md").read_text(), "run `python benchmarks/demo_latency.py --render --write`"
 
 
+def test_demo_page_quotes_the_recorded_soak() -> None:
+    """The demo page's memory sentence quotes benchmarks/results/demo_soak.json (`python benchmarks/demo_soak.py`)."""
+    soak = json.loads((ROOT / "benchmarks" / "results" / "demo_soak.json").read_text())
+    growth = soak["anon_growth_mb_per_1000_calls"]
+    text = " ".join((ROOT / "docs" / "demo.md").read_text().split())
+    assert (f"({growth['second_half']:.0f} MB per 1,000 calls over the second half of {soak['calls']:,} calls, against "
+            f"{growth['first_half']:.0f} MB over the first)") in text
+    assert soak["soak"]["failed_calls"] == 0 and growth["second_half"] < growth["first_half"] / 4
+
+
 def test_generalization_compares_the_same_estimate_on_both_splits(mnist_root: Path, tmp_path: Path) -> None:
     """benchmarks/generalization.py: the test-split numbers are `vae.evaluate` of the first n test images, the train-split
     numbers differ from them, and the gap is their difference."""

@@ -188,8 +188,35 @@ def test_tune_malloc_sets_the_options_the_environment_leaves_open() -> None:
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
-    assert run({}) == {"M_ARENA_MAX": 2, "M_MMAP_THRESHOLD": 131072, "M_TRIM_THRESHOLD": 131072}
-    assert run({"MALLOC_ARENA_MAX": "4"}) == {"M_MMAP_THRESHOLD": 131072, "M_TRIM_THRESHOLD": 131072}
+    assert run({}) == {"M_ARENA_MAX": 2, "M_MMAP_THRESHOLD": 32 * 2**20, "M_TRIM_THRESHOLD": 32 * 2**20}
+    assert run({"MALLOC_ARENA_MAX": "4"}) == {"M_MMAP_THRESHOLD": 32 * 2**20, "M_TRIM_THRESHOLD": 32 * 2**20}
+
+
+def test_the_trimming_thread_hands_freed_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`start_trimming` calls malloc_trim(0) on its period, in a daemon thread that a set event ends."""
+    import ctypes
+
+    sys.path.insert(0, str(ROOT / "demo"))
+    try:
+        import serving
+    finally:
+        sys.path.remove(str(ROOT / "demo"))
+    calls = []
+
+    class Libc:
+        def malloc_trim(self, pad: int) -> int:
+            calls.append(pad)
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    thread = serving.start_trimming(0.01)
+    assert thread is not None and thread.daemon and thread.name == "malloc-trim"
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    thread.stop.set()
+    thread.join(1)
+    assert calls[:3] == [0, 0, 0] and not thread.is_alive()
 
 
 def test_the_soak_benchmark_runs(tmp_path: Path) -> None:

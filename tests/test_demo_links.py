@@ -139,6 +139,7 @@ def test_main_hands_the_docs_route_and_the_session_limit_to_launch(app_module: M
     launched: dict = {}
     monkeypatch.setattr(app_module.gr.Blocks, "launch", lambda self, **kwargs: launched.update(kwargs))
     monkeypatch.setattr(app_module, "tune_malloc", dict)  # the allocator of this test process stays as it is
+    monkeypatch.setattr(app_module, "start_trimming", lambda: None)
     try:
         in_event_loop(lambda: app_module.main(["--docs-dir", str(fake_site(tmp_path / "site")), "--max-sessions", "7"]))
     finally:
