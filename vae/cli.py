@@ -2,8 +2,8 @@
 
 Argument parsing and dispatch only: each command calls the package (training in
 [`vae.training`][vae.training], records in [`vae.runs`][vae.runs], scores in
-[`vae.evaluation`][vae.evaluation], the Hub in [`vae.hub`][vae.hub]). The model and training options of `vae train` are built from
-the fields of [`ModelConfig`][vae.ModelConfig] and [`TrainConfig`][vae.TrainConfig] (their types,
+[`vae.evaluation`][vae.evaluation], the Hub in [`vae.hub`][vae.hub]). The model and training
+options of `vae train` are built from the fields of [`ModelConfig`][vae.ModelConfig] and [`TrainConfig`][vae.TrainConfig] (their types,
 allowed values, defaults and help), so a new config field is a new option.
 
 Run `vae <command> --help` (or `python -m vae <command> --help`) for the options.

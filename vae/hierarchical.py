@@ -60,11 +60,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from . import draws
 from .config import ConfigError, ModelConfig
 from .models import VAE, EncoderDecoder
 from .nets import _mlp
 from .objectives import gaussian_kl_between, gaussian_log_density, iwae_bound
-from . import draws
 from .priors import build_prior
 
 Tensor = torch.Tensor

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .models import EncoderDecoder
 from .draws import draw_device
+from .models import EncoderDecoder
 from .priors import check_sampling
 
 

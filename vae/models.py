@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import draws
 from .config import ModelConfig, Precision
 from .hub import HubMixin
 from .nets import build_decoder, build_encoder, build_likelihood
 from .objectives import ElboTerms, elbo, gaussian_log_density, iwae_bound
-from . import draws
 from .priors import build_prior
 
 
@@ -64,7 +64,8 @@ class EncoderDecoder(HubMixin, nn.Module):
 
         The matrix products of the networks then run in bfloat16 (faster on CPUs with bfloat16
         units, AVX-512 or AMX: see the performance page), while the densities, the prior and the
-        bounds, whose sums and differences need the precision, stay in float32. Training with `precision="bf16"` runs its steps this way.
+        bounds, whose sums and differences need the precision, stay in float32. Training with
+        `precision="bf16"` runs its steps this way.
         """
         previous = self.low_precision
         self.low_precision = precision == "bf16"
