@@ -27,7 +27,7 @@ from docs_blocks import write_blocks
 
 import vae
 from vae.checkpoint import load_config
-from vae.runs import ModelCard
+from vae.records import ModelCard
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY = ROOT / "benchmarks" / "results" / "sample_quality.json"

@@ -286,7 +286,7 @@ def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> 
 def test_a_starting_model_inside_the_working_directory_is_recorded_relative_to_it(
         trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """The record goes into a shipped metrics.json: no absolute path of the machine that trained it."""
-    from vae.runs import Provenance
+    from vae.records import Provenance
 
     monkeypatch.chdir(trained["base"])
     assert Provenance.of(str(trained["exported"])).path == "exported"

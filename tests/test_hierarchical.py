@@ -23,7 +23,7 @@ import vae
 from vae import MNIST, ConfigError, ModelConfig, TrainConfig
 from vae.hierarchical import HierarchicalTerms, HierarchicalVAE
 from vae.objectives import iwae_bound
-from vae.training import training_loss
+from vae.optimization import training_loss
 
 SIGMA = 0.5  # the decoder's standard deviation
 A, A0, LOGVAR1 = torch.tensor([[1.5], [-0.7]]), torch.tensor([0.3, -0.2]), torch.tensor([-0.4, 0.2])  # p(z1 | z2)

@@ -21,7 +21,7 @@ import torch
 import vae
 from vae.classifier import MaxPool2x2, conditional_accuracy, confident_fraction, load_classifier
 from vae.evaluation import average_loss as recompute_test_loss
-from vae.runs import training_stages
+from vae.records import training_stages
 
 SHIPPED = ["default", "latent2d", "latent2d-beta0.5", "latent2d-beta4", "ae2d", "cvae"]
 BETA = {"latent2d-beta0.5": 0.5, "latent2d": 1.0, "latent2d-beta4": 4.0}  # name: KL weight it was trained with

@@ -1,4 +1,4 @@
-"""Run folders and model folders as typed records: load, stages, curve, export, and where a run starts.
+"""Run folders: their records loaded together, the stages and curve of a fine-tuned run, the export to a model folder.
 
 Runs use a tiny MLP on a few hundred real MNIST digits, so each epoch takes a fraction of a second.
 """
@@ -12,18 +12,9 @@ import pytest
 import torch
 
 import vae
-from vae import MNIST, CheckpointError, ConfigError, ModelConfig, TrainConfig
-from vae.runs import (
-    Command,
-    ModelCard,
-    Provenance,
-    Run,
-    StartRecord,
-    held_out_size,
-    resume_or_init,
-    starting_record,
-    training_stages,
-)
+from vae import MNIST, CheckpointError, ModelConfig, TrainConfig
+from vae.records import Command, ModelCard, Provenance, StartRecord, training_stages
+from vae.runs import Run, held_out_size, starting_record
 
 SMALL = ModelConfig(latent_dim=3, hidden=(16,))
 
@@ -98,52 +89,6 @@ def test_a_fine_tuned_run_counts_its_stages_on(run_folder: Path, data, tmp_path:
     assert [s.command for s in training_stages(vae.load_metrics(tmp_path / "model"))] == [s.command for s in run.stages()]
     with pytest.raises(ValueError, match=r"trained on the whole training set \(stage 2 of 2\)"):
         held_out_size(tuned)
-
-
-@pytest.mark.parametrize("name", ["default", "latent2d", "ae2d", "cvae"])
-def test_the_shipped_model_cards_read_as_records(name: str) -> None:
-    metrics = vae.load_metrics(name)
-    card = ModelCard.from_dict(metrics)
-    assert card.epochs == metrics["epochs"] and card.file_bytes == metrics["file_bytes"]
-    assert sum(s.epochs for s in card.stages) == card.epochs
-    assert ModelCard.from_dict(card.to_dict()) == card  # the typed record round-trips
-    assert card.stages[-1].evaluation == metrics.get("evaluation")
-    assert len(card.stages) == (8 if name == "default" else 1)
-
-
-def test_resume_or_init_reads_no_weights(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the command line calls before it loads any data: the configs come from the JSON records alone."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a weights file was read")
-
-    monkeypatch.setattr(vae.checkpoint, "read_tensors", refuse)
-    start = resume_or_init(run_folder, resume=True, epochs=5)
-    assert start.model_config == SMALL and start.train_config.epochs == 5 and start.epoch == 2
-    assert start.train_config == TrainConfig(epochs=5, batch_size=64, val_size=40)
-    tuned = resume_or_init(None, None, TrainConfig(), init_from=run_folder)
-    assert tuned.model_config == SMALL and tuned.init_from == run_folder / "checkpoint" and tuned.epoch == 0
-    mixture = ModelConfig(latent_dim=3, hidden=(16,), prior_components=4)
-    with_prior = resume_or_init(None, mixture, TrainConfig(), init_from=run_folder)
-    assert with_prior.model_config.prior_components == 4
-
-
-def test_resume_or_init_has_one_error_per_case(run_folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="--resume: no checkpoint in"):
-        resume_or_init(tmp_path, resume=True)
-    with pytest.raises(ConfigError, match="resuming needs the run folder"):
-        resume_or_init(None, SMALL, TrainConfig(), resume=True)
-    with pytest.raises(ConfigError, match="--resume: the model config differs"):
-        resume_or_init(run_folder, ModelConfig(latent_dim=4, hidden=(16,)), resume=True)
-    with pytest.raises(ConfigError, match="only epochs may change"):
-        resume_or_init(run_folder, SMALL, TrainConfig(epochs=3, batch_size=32, val_size=40), resume=True)
-    with pytest.raises(CheckpointError, match="already holds a checkpoint: pass --resume"):
-        resume_or_init(run_folder, SMALL, TrainConfig())
-    with pytest.raises(ConfigError, match="only a standard normal prior may change"):
-        resume_or_init(None, ModelConfig(latent_dim=4, hidden=(16,)), TrainConfig(), init_from=run_folder)
-    with pytest.raises(CheckpointError, match="no shipped model named"):
-        resume_or_init(None, SMALL, TrainConfig(), init_from="no-such-model")
-    with pytest.raises(ConfigError, match="autoencoder cannot be trained with the IWAE objective"):
-        resume_or_init(None, ModelConfig(kind="ae"), TrainConfig(objective="iwae"))
 
 
 def test_damaged_records_are_clear_errors(run_folder: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from .checkpoint import CheckpointError, available_models, load, load_metrics, s
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataError, MNIST, binarize, binarized_test_set, load_mnist, resolve_data_root
 from .diagnostics import coarse_modes, gaussian_elbo, optimise_posteriors, posterior_statistics, prior_variance, quadrature_log_px
+from .epochs import TrainingDiverged, TrainingProgress
 from .estimators import GradientSamples, pathwise_gradient, score_function_gradient
 from .evaluation import LikelihoodEstimates, average_loss, evaluate, log_likelihood
 from .features import (
@@ -41,9 +42,10 @@ from .objectives import (
     gaussian_log_likelihood,
     iwae_bound,
 )
+from .optimization import training_loss
 from .preprocess import ImageError, to_mnist
 from .priors import MixturePrior, StandardNormalPrior, build_prior
-from .training import TrainingDiverged, TrainingProgress, train, training_loss
+from .training import train
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """The command line: `vae train`, `vae evaluate`, `vae sample`, `vae export`, `vae push`, `vae movie` and `vae data`.
 
 Argument parsing and dispatch only: each command calls the package (training in
-[`vae.training`][vae.training], records in [`vae.runs`][vae.runs], scores in
+[`vae.training`][vae.training], records in [`vae.records`][vae.records] and [`vae.runs`][vae.runs], scores in
 [`vae.evaluation`][vae.evaluation], the Hub in [`vae.hub`][vae.hub]). The model and training
 options of `vae train` are built from the fields of [`ModelConfig`][vae.ModelConfig] and [`TrainConfig`][vae.TrainConfig] (their types,
 allowed values, defaults and help), so a new config field is a new option.
@@ -170,7 +170,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from .checkpoint import CHECKPOINT_DIR, load_config
     from .config import ModelConfig, TrainConfig
     from .datasets import load_dataset, num_classes
-    from .runs import Command, Provenance, Resumption, StartRecord, resume_or_init, starting_record
+    from .records import Command, Provenance, Resumption, StartRecord
+    from .runs import starting_record
+    from .start import resume_or_init
     from .training import train
 
     out = Path(args.out)
@@ -311,7 +313,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .runs import Run, read_json
+    from .records import read_json
+    from .runs import Run
 
     evaluation = read_json(args.evaluation) if args.evaluation else None
     card = Run.load(args.run).export(args.dest, evaluation)
@@ -388,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .data import DataError
     from .distributed import DistributedError
+    from .epochs import TrainingDiverged
     from .tensorboard import TensorBoardMissing
-    from .training import TrainingDiverged
 
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "export": cmd_export, "push": cmd_push,
                 "movie": cmd_movie, "data": cmd_data}

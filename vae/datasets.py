@@ -328,7 +328,7 @@ def load_image_folder(
 def recorded_dataset(model: str | os.PathLike[str]) -> str:
     """The dataset a saved model (run folder, model folder or shipped name) was trained on ("mnist" when unrecorded)."""
     from .checkpoint import STATE, resolve_model_dir
-    from .runs import CheckpointState, ModelCard
+    from .records import CheckpointState, ModelCard
 
     folder = resolve_model_dir(model)
     config: Any = CheckpointState.load(folder).train_config if (folder / STATE).is_file() else None

@@ -82,7 +82,7 @@ class TensorBoardLog:
         Args:
             record: the epoch's record.
             grid: (originals, reconstructions, samples), each (n, C, H, W) in [0, 1] (see
-                [`grid_rows`][vae.training.grid_rows]); None: no images.
+                [`grid_rows`][vae.epochs.grid_rows]); None: no images.
         """
         from torchvision.utils import make_grid
 
