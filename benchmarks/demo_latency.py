@@ -17,7 +17,9 @@ Usage (from the repository root, on an otherwise idle machine):
    the system's certificate store again, for every HTTP request it makes, even over plain http —
    about 40 ms each on this machine (measured below as `client_setup_ms`), paid once per call by
    the echo and once more per uploaded file by the image endpoints, which would swamp what the
-   server does. (c) The same calls with a stock `Client(url)` are reported beside them.
+   server does. (c) The same calls with a stock `Client(url)` are reported beside them. A streamed
+   endpoint (`STREAMED`) is judged by its own time target, for the full run and the first update,
+   not by the ratio, and the summary counts it apart from the others.
 2. **Cold start.** Time from launching `python demo/app.py` until its first successful API call
    (`/sample` with the default model, which loads the model), against a bare Gradio app with one
    echo endpoint started the same way (`python <bare app> --port N`, first call `/echo`); the
@@ -315,14 +317,16 @@ def markdown(result: dict[str, Any]) -> str:
             f"| `python demo/app.py` (`/sample`) | {cold['demo_median_s']:.2f} | {', '.join(f'{t:.2f}' for t in cold['demo_seconds'])} |",
             f"| ratio (target <= {cold['target']}) | {cold['ratio']:.2f} | |",
         ]
-    endpoints = lat["endpoints"].values()
-    passed = sum(r["passed"] for r in endpoints)
-    stock = [api for api, r in lat["endpoints"].items() if r["stock_client_ratio_p50"] > lat["target_ratio"] and api not in STREAMED]
-    summary = (f"**{passed} of {len(endpoints)} endpoints** are within {lat['target_ratio']}× of the echo's p50 (the target's measure). "
-               f"With a stock client, {len(endpoints) - len(stock)} of {len(endpoints)} are"
+    # a streamed endpoint is judged against its own time target, not the echo ratio: it is not counted with the others
+    plain = {api: r for api, r in lat["endpoints"].items() if "first_update_p50_ms" not in r}
+    passed = sum(r["passed"] for r in plain.values())
+    stock = [api for api, r in plain.items() if r["stock_client_ratio_p50"] > lat["target_ratio"]]
+    summary = (f"**{passed} of {len(plain)} non-streamed endpoints** are within {lat['target_ratio']}× of the echo's p50 "
+               f"(the target's measure). With a stock client, {len(plain) - len(stock)} of {len(plain)} are"
                + (f"; over it: {', '.join(f'`{api}`' for api in stock)}." if stock else "."))
     streamed = [f"`{api}` (streamed) runs in {r['p50_ms']:.0f} ms, its first update arrives in {r['first_update_p50_ms']:.0f} ms "
-                f"(p50; target {1000 * r['target_full_run_s']:.0f} ms for both)" for api, r in lat["endpoints"].items() if "first_update_p50_ms" in r]
+                f"(p50), so it {'meets' if r['passed'] else 'misses'} its own target of {1000 * r['target_full_run_s']:.0f} ms "
+                f"for both" for api, r in lat["endpoints"].items() if "first_update_p50_ms" in r]
     if streamed:
         summary += " " + "; ".join(streamed) + "."
     if cold:

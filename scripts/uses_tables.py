@@ -68,7 +68,8 @@ def summary(r: dict[str, dict[str, Any]]) -> str:
         f"| fill in missing pixels | the better chain is ahead of one-pass reconstruction by at least {chain_vs_pass:.1f} nats per digit on "
         f"every mask; against the better PCA (nats per digit): {pca_line} | [imputation](imputation.md) |",
         f"| compress | at D = 32, BCE per digit: PCA {c32['pca']:.1f}, autoencoder {c32['ae']:.1f}, VAE {c32['vae']:.1f} nats; "
-        f"`default` codes a binarized digit in {bits['default_test_nll_bits']:.1f} bits (raw: {bits['raw_bits']}, "
+        f"`default` gives a binarized digit an ideal code length of at most {bits['default_test_nll_bits']:.1f} bits; "
+        f"bits-back coding with its encoder would need {bits['default_negative_elbo_bits']:.1f} (raw: {bits['raw_bits']}, "
         f"best general-purpose compressor on the whole set: {min(bits['whole_set_bits_per_digit'].values()):.1f}) | [compression](compression.md) |",
         f"| classify with few labels | 100 labels: {100 * f100['mean']:.1f} ± {100 * f100['std']:.1f} % with `default`'s latent means, "
         f"{100 * pix100['mean']:.1f} ± {100 * pix100['std']:.1f} % on raw pixels (Kingma et al. 2014, M1 + TSVM: "

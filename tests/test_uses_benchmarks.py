@@ -80,12 +80,33 @@ def test_the_tables_are_built_from_the_numbers(tables) -> None:
     comp = _result("compression")
     assert f"| 8 | {comp['curves']['pca']['8']['bce']:.1f} | {comp['curves']['ae']['8']['bce']:.1f} |" in \
         blocks[tables.PAGES / "compression.md"]["uses-compression"]
+    bits, summary = comp["bits"], blocks[tables.PAGES / "index.md"]["uses-summary"]
+    assert (f"an ideal code length of at most {bits['default_test_nll_bits']:.1f} bits; bits-back coding with its encoder "
+            f"would need {bits['default_negative_elbo_bits']:.1f}") in summary  # a bound, not the output of a coder
     few = _result("few_labels")["results"]["default latent means"]["logistic"]["3000"]
     assert f"{100 * few['mean']:.1f} ± {100 * few['std']:.1f}" in blocks[tables.PAGES / "features.md"]["uses-few-labels"]
     blank = _result("anomaly")["kinds"]["blank"]["auroc"]["iwae"]
     assert f"| blank | {blank:.3f}" in blocks[tables.PAGES / "anomaly.md"]["uses-anomaly"].replace("**", "")
     with pytest.raises(ValueError, match="no <!-- missing:start -->"):
         tables.replace_block("no markers here", "missing", "x")
+
+
+def test_the_compression_prose_quotes_the_recorded_ratios() -> None:
+    """The sentences under the bits table and about the VAE's curve say what the recorded numbers give."""
+    comp = _result("compression")
+    bits, curves = comp["bits"], comp["curves"]
+    text = " ".join((ROOT / "docs" / "uses" / "compression.md").read_text().split())
+    model, elbo = bits["default_test_nll_bits"], bits["default_negative_elbo_bits"]
+    alone, together = bits["per_digit_bits"], bits["whole_set_bits_per_digit"]
+    best = min(together, key=together.get)
+    assert best == "bz2" and max(together, key=together.get) == "png"
+    assert f"need {min(alone.values()) / model:.1f} to {max(alone.values()) / model:.1f} times the model's {model:.1f} bits" in text
+    assert (f"bzip2, still needs {together[best]:.1f} bits, {together[best] / model:.1f} times as many (and "
+            f"{together[best] / elbo:.1f} times the {elbo:.1f} of bits-back coding), and PNG {together['png'] / model:.1f} times") in text
+    bce = {kind: {int(d): e["bce"] for d, e in curves[kind].items()} for kind in ("ae", "vae")}
+    assert f"within {max(bce['vae'][d] - bce['ae'][d] for d in (2, 4, 8, 16)):.1f} nats of the autoencoder up to D = 16" in text
+    assert (f"({bce['vae'][16]:.1f} to {bce['vae'][32]:.1f} nats, against the autoencoder's {bce['ae'][16]:.1f} to "
+            f"{bce['ae'][32]:.1f}) and almost nothing from 32 to 64 ({bce['vae'][64]:.1f})") in text
 
 
 def test_every_result_records_the_command_that_made_it() -> None:

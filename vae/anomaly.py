@@ -41,8 +41,8 @@ def anomaly_scores(
     r"""Anomaly scores in nats per image, higher = more anomalous: images (N, C, H, W) -> (N,).
 
     - `"elbo"`: $-\frac1k \sum_i \log w_i$, minus the ELBO estimated with k samples;
-    - `"iwae"`: $-\log \frac1k \sum_i w_i$, minus the importance-weighted bound (an upper bound on
-      $-\log p(x)$ that tightens as k grows),
+    - `"iwae"`: $-\log \frac1k \sum_i w_i$, minus the importance-weighted bound estimated with k samples
+      (in expectation an upper bound on $-\log p(x)$ that tightens as k grows),
 
     with $\log w_i = \log p(x \mid z_i) + \log p(z_i) - \log q(z_i \mid x)$, both from the same k samples
     ([`log_likelihood`][vae.evaluation.log_likelihood], seeded: the same call gives the same scores).

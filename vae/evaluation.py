@@ -4,8 +4,8 @@ For each test image, k samples $z_i \sim q(z \mid x)$ give log weights
 $\log w_i = \log p(x \mid z_i) + \log p(z_i) - \log q(z_i \mid x)$. From the same weights:
 
 - the **ELBO** estimate is their mean, $\frac1k \sum_i \log w_i$ (unbiased);
-- the **NLL** estimate is $-\mathcal L_k = -\log \frac1k \sum_i w_i$, an upper bound on
-  $-\log p(x)$ that tightens as k grows (k = 5000 is the standard protocol, Burda et al. 2016).
+- the **NLL** estimate is $-\log \frac1k \sum_i w_i$, an unbiased estimate of $-\mathcal L_k$, which is an
+  upper bound on $-\log p(x)$ that tightens as k grows (k = 5000 is the standard protocol, Burda et al. 2016).
 
 Both are averaged over the test images (in nats). For a Bernoulli decoder the test images are
 binarized once with a fixed seed ([`binarized_test_set`][vae.data.binarized_test_set]), and the NLL
@@ -103,7 +103,7 @@ class LikelihoodEstimates(NamedTuple):
     A named tuple: `log_px, elbo = vae.log_likelihood(...)` unpacks it.
 
     Attributes:
-        log_px: the IWAE bound $\mathcal L_k$, an estimate of log p(x) from below (minus the NLL).
+        log_px: an unbiased estimate of the IWAE bound $\mathcal L_k$, which is below log p(x) (minus the NLL).
         elbo: the ELBO, the mean of the k log weights.
     """
 

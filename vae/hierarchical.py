@@ -18,7 +18,7 @@ the top layer's posterior $q_\phi(z_2 \mid x)$ is read (widths `lower_hidden`); 
 posterior $q_\phi(z_1 \mid x, z_2)$ is a network of both $h(x)$ and the sampled $z_2$
 ([`LowerPosterior`][vae.hierarchical.LowerPosterior]), so $z_1$'s posterior knows what $z_2$ already
 explains. The decoder reads both layers, $p_\theta(x \mid z_1, z_2)$ (so $z_2$ reaches the pixels directly
-as well as through $p(z_1 \mid z_2)$, which keeps the top layer from collapsing onto its prior):
+as well as through $p(z_1 \mid z_2)$, which is meant to keep the top layer from collapsing onto its prior):
 
 $$
 q_\phi(z_1, z_2 \mid x) = q_\phi(z_2 \mid x)\; q_\phi(z_1 \mid x, z_2), \qquad
@@ -28,7 +28,8 @@ $$
 With linear networks this family holds the exact posterior of a linear-Gaussian model (the tests
 use exactly that case). A ladder posterior (a precision-weighted product of a bottom-up estimate
 and $p(z_1 \mid z_2)$, Sønderby et al., 2016) was tried first: on a short pilot its bottom-up
-estimates switched off and the top layer stayed close to its prior (see
+estimates switched off and the top layer stayed close to its prior. The ladder posterior is no longer
+in the code, so that pilot cannot be re-run from this repository (see
 [hierarchical VAEs](../theory/hierarchical.md#posterior-collapse-of-the-upper-layer)).
 
 **The bound.** With $z_2 \sim q(z_2 \mid x)$ and $z_1 \sim q(z_1 \mid x, z_2)$, the log importance weight is

@@ -149,7 +149,7 @@ class ElboTerms(NamedTuple):
         loss: the quantity to minimise, `reconstruction + beta * kl`.
         reconstruction: minus the expected log-likelihood, -log p(x | z) at the sampled z.
         kl: KL(q(z|x) || p(z)), in closed form for the standard normal prior (an estimate for a learned one).
-        elbo: the unweighted bound, `-(reconstruction + kl)` (a lower bound on log p(x)).
+        elbo: the unweighted bound, `-(reconstruction + kl)` at the sampled z (its expectation is a lower bound on log p(x)).
     """
 
     loss: torch.Tensor
