@@ -55,6 +55,10 @@ def test_train_writes_a_run_folder(trained: dict) -> None:
     run: Path = trained["run"]
     assert "done: 2 epochs, test -ELBO" in trained["train_out"]
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    # --no-progress (for logs) still prints each epoch's losses as it ends, with the numbers history.jsonl records
+    lines = [line for line in trained["train_out"].splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all(f"test -ELBO {r['test_loss']:.2f}" in line for r, line in zip(history, lines))
     assert [r["epoch"] for r in history] == [1, 2]
     assert 90 < history[-1]["test_loss"] < history[0]["test_loss"] < 300  # nats per test image, improving
     assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]

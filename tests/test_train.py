@@ -528,6 +528,17 @@ def test_a_gaussian_run_resumes_exactly(splits, tmp_path: Path) -> None:
 
 
 # -- the progress callback, training in memory, the KL term alone -------------------------------------
+def test_without_progress_the_library_is_silent_unless_asked_for_epoch_lines(splits, tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    vae.train(SMALL_MODEL, TrainConfig(epochs=1, batch_size=64), None, *splits, device="cpu", progress=False)
+    assert capsys.readouterr().out == ""
+    history = vae.train(SMALL_MODEL, TrainConfig(epochs=2, batch_size=64), None, *splits, device="cpu", progress=False,
+                        epoch_lines=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all(f"train loss {r['train_loss']:.2f}" in line for r, line in zip(history, lines))
+
+
 def test_the_callback_sees_every_nth_step_and_every_epoch_end(splits, tmp_path: Path) -> None:
     seen: list[vae.TrainingProgress] = []
     history = vae.train(SMALL_MODEL, TrainConfig(epochs=2, batch_size=64), tmp_path / "run", *splits, device="cpu",

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fine-tune: start from this saved model's weights and config (model folder, run folder or shipped name)")
     _add_config_options(t.add_argument_group("model (ignored with --resume)"), ModelConfig)
     _add_config_options(t.add_argument_group("optimisation"), TrainConfig)
-    t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch (for logs)")
     t.add_argument("--no-grids", action="store_true", help="do not save the per-epoch image grids")
     t.add_argument("--snapshots", action="store_true",
                    help="keep a small per-epoch snapshot (test codes, reconstructions, samples) in RUN/snapshots/ for "
@@ -218,7 +218,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     _say_distributed(start.train_config, main)
     log_dir = args.log_dir if args.log_dir is not None else (out if args.tensorboard else None)
     history = train(start.model_config, start.train_config, out, train_data, test_data, device=args.device, resume=args.resume,
-                    progress=not args.no_progress, grids=not args.no_grids, init_from=args.init_from,
+                    progress=not args.no_progress, epoch_lines=True, grids=not args.no_grids, init_from=args.init_from,
                     snapshots=args.snapshots, log_dir=log_dir)
     if not main:
         return 0

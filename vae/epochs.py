@@ -158,6 +158,7 @@ class Loop:
     started: float = 0.0  # perf_counter() at the run's wall-clock 0 (earlier when resumed)
     group: distributed.Group | None = None  # the process group (None: one process)
     main: bool = True  # whether this process writes the run's files (rank 0, or the only process)
+    lines: bool = False  # print a line per epoch (this process's; rank 0's only under torchrun)
     loss: Callable[..., dict[str, torch.Tensor]] | None = None  # (x, y, beta) -> terms: training_loss, through DDP in a group
     tensorboard: Any = None  # a vae.tensorboard.TensorBoardLog (None: no events)
 
@@ -279,12 +280,16 @@ def _end_epoch(loop: Loop, epoch: int, sums: dict[str, float], last: TrainingPro
             save_grid(model, *loop.grid, loop.run.folder / "grids" / f"epoch_{epoch + 1:04d}.png")
     if loop.tensorboard is not None and loop.grid is not None:
         loop.tensorboard.log_epoch(record, grid_rows(model, *loop.grid))
-    if loop.progress:
-        from tqdm import tqdm
-
+    if loop.lines:
         val_text = f"val -ELBO {record['val_loss']:.2f}  " if validation else ""
-        tqdm.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.2f}  {val_text}test -ELBO {record['test_loss']:.2f} "
-                   f"(rec {record['test_reconstruction']:.2f}, KL {record['test_kl']:.2f})  {seconds:.1f}s")
+        line = (f"epoch {epoch + 1}/{config.epochs}: train loss {record['train_loss']:.2f}  {val_text}test -ELBO "
+                f"{record['test_loss']:.2f} (rec {record['test_reconstruction']:.2f}, KL {record['test_kl']:.2f})  {seconds:.1f}s")
+        if loop.progress:  # above the progress bar
+            from tqdm import tqdm
+
+            tqdm.write(line)
+        else:  # a log: one line as each epoch ends
+            print(line, flush=True)
 
 
 def _report(loop: Loop, last: TrainingProgress) -> bool:

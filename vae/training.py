@@ -71,6 +71,7 @@ def train(
     callback_every: int = 100,
     snapshots: bool = False,
     log_dir: str | Path | None = None,
+    epoch_lines: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Train a model, recording every epoch: with a run folder, a checkpoint, a history line and a grid.
 
@@ -101,6 +102,8 @@ def train(
             resumed, whatever this says; the snapshots of epochs after the resumed checkpoint are dropped.
         log_dir: also write every epoch's record and grid images as TensorBoard events into this
             folder (see [`vae.tensorboard`][vae.tensorboard]; the run folder itself is a good choice).
+        epoch_lines: print a line with the epoch's losses as each epoch ends (None: when `progress`).
+            `vae train --no-progress` keeps them, for logs of runs in the background.
 
     Inside a process group ([`vae.distributed.setup`][vae.distributed.setup]; `torchrun`) every
     process calls `train` with the same arguments: `train_config.batch_size` is then the global
@@ -134,7 +137,8 @@ def train(
         start.restore(model, optimizer)
         main = group is None or group.is_main
         loop = Loop(model, optimizer, train_config, train_data, dev, _run_folder(out_dir), callback, callback_every,
-                    progress and main, grids, group=group, main=main)
+                    progress and main, grids, group=group, main=main,
+                    lines=main and (progress if epoch_lines is None else epoch_lines))
         loop.prepare(start.epoch, test_data, val_data, snapshots)
     with distributed.lost_processes(group, "training"):
         loop.loss = distributed.data_parallel(model, lambda m, x, y, beta: training_loss(m, x, y, train_config, beta), group)
