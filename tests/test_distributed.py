@@ -206,6 +206,7 @@ def test_under_torchrun_only_rank_0_writes(cli_run: dict) -> None:
     assert not [f for f in files if f.startswith(".checkpoint")]
     out = cli_run["first"].stdout
     assert out.count("done: 2 epochs") == 1
+    assert out.count("epoch 1/2: ") == 1 and out.count("epoch 2/2: ") == 1  # rank 0's log lines only
     assert "distributed: 2 processes (gloo on cpu), global batch 16 (about 8 per process), lr 0.001" in out
 
 
