@@ -103,8 +103,10 @@ def quality_table() -> str:
 def stages_table(name: str = "default") -> str:
     """How a model was trained, one row per stage (a fine-tuned model has several), then each stage's exact command."""
     stages = _card(name).stages
-    rows = ["| stage | objective | epochs | learning rate | wall-clock | test ELBO after | test NLL after |",
-            "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
+    chosen = any(stage.validation for stage in stages)  # a validation column when any stage was chosen on one
+    rows = ["| stage | objective | epochs | learning rate | wall-clock | " + ("validation NLL after | " if chosen else "")
+            + "test ELBO after | test NLL after |",
+            "| --- | --- | ---: | --- | ---: | " + ("---: | " if chosen else "") + "---: | ---: |"]
     for i, stage in enumerate(stages, 1):
         cfg = stage.train_config
         objective = f"IWAE bound, k = {cfg.iwae_k}" if cfg.objective == "iwae" else f"ELBO (beta = {cfg.beta:g})"
@@ -119,7 +121,9 @@ def stages_table(name: str = "default") -> str:
         lr = f"{cfg.lr:g}" + (f" → {cfg.lr * cfg.min_lr_ratio:.2g} (cosine)" if cfg.lr_schedule == "cosine" else "")
         ev = stage.evaluation or {}
         nll = f"{ev['test_nll']:.2f} ± {ev['test_nll_stderr']:.2f}" if "test_nll" in ev else "—"
-        rows.append(f"| {i} | {objective} | {stage.epochs} | {lr} | {stage.training_seconds / 60:.1f} min "
+        val = stage.validation or {}
+        val_nll = (f"| {val['val_nll']:.2f} ± {val['val_nll_stderr']:.2f} (k={val['k']}) " if "val_nll" in val else "| — ") if chosen else ""
+        rows.append(f"| {i} | {objective} | {stage.epochs} | {lr} | {stage.training_seconds / 60:.1f} min {val_nll}"
                     f"| {_fmt(ev.get('test_elbo'))} | {nll} |")
     commands = [f"# stage {i}\n{stage.command}" for i, stage in enumerate(stages, 1)]
     return "\n".join(rows) + "\n\n```bash\n" + "\n".join(commands) + "\n```"

@@ -437,6 +437,11 @@ def test_evaluate_on_the_validation_split(gaussian_run: dict, mnist_root: Path, 
     status, _, err = vae_cli("export", run, tmp_path / "refused", "--evaluation", tmp_path / "val.json")
     assert_clean_error(status, err, "export", "scores the val split: a model folder records its test numbers")
     assert not (tmp_path / "refused").exists()
+    # the validation numbers go beside the test ones, as what the model was chosen on
+    assert vae_cli("export", run, tmp_path / "chosen", "--validation", tmp_path / "val.json")[0] == 0
+    assert vae.load_metrics(tmp_path / "chosen")["validation"] == results
+    status, _, err = vae_cli("export", run, tmp_path / "refused", "--validation", tmp_path / "chosen" / "metrics.json")
+    assert_clean_error(status, err, "export", "scores the test split: give the output of `vae evaluate RUN --split val")
 
 
 def test_a_bernoulli_validation_split_is_binarized_once(tmp_path: Path, mnist_root: Path) -> None:

@@ -83,6 +83,21 @@ def test_python_example_runs(tmp_path: Path) -> None:
     assert isinstance(recon, torch.Tensor) and recon.shape == (1, 1, 28, 28)
 
 
+def test_the_stages_table_shows_the_validation_numbers_a_model_was_chosen_on(monkeypatch) -> None:
+    import dataclasses
+    import importlib
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    model_table = importlib.import_module("model_table")
+    card = model_table._card("default")
+    assert "validation NLL" not in model_table.stages_table("default")  # chosen on test data: no such column
+    first = dataclasses.replace(card.stages[0], validation={"split": "val", "val_nll": 86.5, "val_nll_stderr": 0.25, "k": 1000})
+    monkeypatch.setattr(model_table, "_card", lambda name: dataclasses.replace(card, stages=(first, *card.stages[1:])))
+    rows = model_table.stages_table("default").splitlines()
+    assert "| validation NLL after |" in rows[0]
+    assert "| 86.50 ± 0.25 (k=1000) |" in rows[2] and "| — |" in rows[3]  # stage 1 was scored on validation, stage 2 not
+
+
 def test_model_tables_are_generated_from_metrics() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_table.py")], capture_output=True, text=True, check=True)
     models, *card_blocks = out.stdout.strip().split("\n\n\n")

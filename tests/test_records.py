@@ -33,7 +33,8 @@ def test_the_records_round_trip_through_their_files(tmp_path: Path) -> None:
     command.save(tmp_path)
     assert Command.load(tmp_path) == command
     assert Command.load(tmp_path / "elsewhere") == Command()  # a run started from Python has none
-    stage = Stage("vae train --out runs/default", (), 8, TrainConfig(epochs=8, val_size=100), 12.5, {"split": "test"})
+    stage = Stage("vae train --out runs/default", (), 8, TrainConfig(epochs=8, val_size=100), 12.5, {"split": "test"},
+                  {"split": "val", "val_nll": 90.0})
     record = StartRecord((stage, Stage(None, (), 2, None, 3.0)), ({"stage": 1, "epoch": 1, "wall_seconds": 1.5},))
     record.save(tmp_path)
     assert StartRecord.load(tmp_path) == record

@@ -73,6 +73,28 @@ def test_export_writes_the_weights_once_and_a_card_that_round_trips(run_folder: 
         Run.load(tmp_path / "nothing").export(tmp_path / "nothing-out")
 
 
+def test_export_records_the_validation_numbers_the_model_was_chosen_on(run_folder: Path, tmp_path: Path) -> None:
+    validation = {"split": "val", "val_nll": 101.0, "k": 2}
+    card = Run.load(run_folder).export(tmp_path / "model", {"split": "test", "test_nll": 100.0}, validation)
+    metrics = vae.load_metrics(tmp_path / "model")
+    assert metrics["validation"] == validation and card.stages[-1].validation == validation
+    assert ModelCard.from_dict(metrics) == card
+    with pytest.raises(ValueError, match="scores the test split"):
+        Run.load(run_folder).export(tmp_path / "refused", None, {"split": "test", "test_nll": 100.0})
+    assert not (tmp_path / "refused").exists()
+
+
+def test_a_fine_tuned_run_keeps_each_earlier_stages_validation(run_folder: Path, data, tmp_path: Path) -> None:
+    import shutil
+
+    first = tmp_path / "first"
+    shutil.copytree(run_folder, first)
+    (first / "validation.json").write_text('{"split": "val", "val_nll": 99.0}')  # vae evaluate first --split val --out ...
+    assert Run.load(first).validation == {"split": "val", "val_nll": 99.0}
+    stages, _ = starting_record(Provenance.of(first))
+    assert stages[-1].validation == {"split": "val", "val_nll": 99.0} and stages[-1].evaluation is None
+
+
 def test_a_fine_tuned_run_counts_its_stages_on(run_folder: Path, data, tmp_path: Path) -> None:
     start = Provenance.of(run_folder)
     assert start.path.endswith("checkpoint") and start.epochs == 2 and start.training_command == "vae train --out run"

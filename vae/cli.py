@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run", help="run folder (its checkpoint/ is exported)")
     x.add_argument("dest", help="model folder to write (e.g. vae/pretrained/default)")
     x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
+    x.add_argument("--validation", help="JSON written by `vae evaluate --split val --out`, what the model was chosen on, "
+                                        "to include in metrics.json")
 
     pu = sub.add_parser("push", help="upload a model folder to a Hugging Face Hub repo, with a model card",
                         description="Upload an exported model folder (or a shipped model's name) to a Hub model repo, "
@@ -317,7 +319,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .runs import Run
 
     evaluation = read_json(args.evaluation) if args.evaluation else None
-    card = Run.load(args.run).export(args.dest, evaluation)
+    validation = read_json(args.validation) if args.validation else None
+    card = Run.load(args.run).export(args.dest, evaluation, validation)
     print(f"exported {args.run} to {args.dest} ({card.file_bytes / 1e6:.2f} MB)")
     return 0
 

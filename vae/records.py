@@ -10,6 +10,7 @@ A **run folder**, written by `vae train --out RUN` (or [`vae.train`][vae.trainin
 | `checkpoint/state.json` | [`CheckpointState`][vae.records.CheckpointState] | epochs done, training config, parameter count |
 | `checkpoint/metrics.json` | an epoch record | the last line of `history.jsonl` |
 | `evaluation.json` | [`vae.evaluate`][vae.evaluation.evaluate]'s dict | optional: `vae evaluate RUN --out RUN/evaluation.json` |
+| `validation.json` | the same, of the validation split | optional: `vae evaluate RUN --split val --out RUN/validation.json`, what the run was chosen on |
 | `snapshots/epoch_XXXX.safetensors` | [`Snapshot`][vae.movie.Snapshot] | optional (`vae train --snapshots`): one training-movie frame's data per epoch |
 
 A **model folder** (what [`Run.export`][vae.runs.Run.export] writes, as in `vae/pretrained/<name>/`)
@@ -34,6 +35,7 @@ from .checkpoint import STATE, CheckpointError, load_metrics, resolve_model_dir
 from .config import TrainConfig, from_dict, save_json, to_dict
 
 COMMAND, START, HISTORY, EVALUATION = "command.json", "start.json", "history.jsonl", "evaluation.json"
+VALIDATION = "validation.json"
 
 EpochRecord = dict[str, Any]
 """One line of history.jsonl: `epoch`, `train_*` averages, `test_loss` (and `val_*`), `beta`, `lr`, `epoch_seconds`,
@@ -174,6 +176,8 @@ class Stage:
         train_config: its training config (None when not recorded).
         training_seconds: its wall-clock time.
         evaluation: the model's evaluation after the stage (`vae evaluate`'s dict), when it was evaluated.
+        validation: the model's evaluation on the validation split after the stage (`vae evaluate --split val`),
+            when it was evaluated there: what the decision to ship it or train another stage was taken on.
     """
 
     command: str | None
@@ -182,18 +186,24 @@ class Stage:
     train_config: TrainConfig | None
     training_seconds: float
     evaluation: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Stage:
         config = data.get("train_config")
         return cls(data.get("command"), tuple(Resumption.from_dict(r) for r in data.get("resumed", [])), data["epochs"],
-                   None if config is None else from_dict(TrainConfig, config), data["training_seconds"], data.get("evaluation"))
+                   None if config is None else from_dict(TrainConfig, config), data["training_seconds"], data.get("evaluation"),
+                   data.get("validation"))
 
     def to_dict(self) -> dict[str, Any]:
         data = {"command": self.command, "resumed": [dataclasses.asdict(r) for r in self.resumed], "epochs": self.epochs,
                 "train_config": None if self.train_config is None else to_dict(self.train_config),
                 "training_seconds": self.training_seconds}
-        return data if self.evaluation is None else {**data, "evaluation": self.evaluation}
+        if self.evaluation is not None:
+            data["evaluation"] = self.evaluation
+        if self.validation is not None:
+            data["validation"] = self.validation
+        return data
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,7 @@ class ModelCard:
         last_epoch: the last epoch's record.
         evaluation: the test evaluation (`vae evaluate`'s dict), when the export was given one.
         file_bytes: the size of `model.safetensors`.
+        validation: the last stage's evaluation on the validation split, when the export was given one.
     """
 
     training_command: str | None
@@ -247,6 +258,7 @@ class ModelCard:
     last_epoch: EpochRecord = field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
     file_bytes: int | None = None
+    validation: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard | None:
@@ -262,9 +274,12 @@ class ModelCard:
             stages = [Stage(data["training_command"], resumed, data["epochs"], config, data["training_seconds"])]
         if evaluation is not None:  # the model's own evaluation is its last stage's
             stages[-1] = replace(stages[-1], evaluation=evaluation)
+        if (validation := data.get("validation")) is not None:
+            stages[-1] = replace(stages[-1], validation=validation)
         init_from = Provenance.from_dict(data["init_from"]) if data.get("init_from") else None
         return cls(data["training_command"], resumed, init_from, data["epochs"], config, data.get("parameters"),
-                   data["training_seconds"], tuple(stages), data.get("last_epoch", {}), evaluation, data.get("file_bytes"))
+                   data["training_seconds"], tuple(stages), data.get("last_epoch", {}), evaluation, data.get("file_bytes"),
+                   validation)
 
     @classmethod
     def load(cls, model: str | os.PathLike[str]) -> ModelCard | None:
@@ -283,6 +298,8 @@ class ModelCard:
         data["last_epoch"] = self.last_epoch
         if self.evaluation is not None:
             data["evaluation"] = self.evaluation
+        if self.validation is not None:
+            data["validation"] = self.validation
         if self.file_bytes is not None:
             data["file_bytes"] = self.file_bytes
         return data

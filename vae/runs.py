@@ -32,6 +32,7 @@ from .records import (
     COMMAND,
     EVALUATION,
     HISTORY,
+    VALIDATION,
     CheckpointState,
     Command,
     EpochRecord,
@@ -55,6 +56,7 @@ class Run:
         state: its checkpoint's state.json (None before the first epoch ends).
         start: its start.json (a fine-tuning run).
         evaluation: its evaluation.json, if it was evaluated into it.
+        validation: its validation.json, if it was evaluated on the validation split into it.
     """
 
     folder: Path
@@ -63,6 +65,7 @@ class Run:
     state: CheckpointState | None
     start: StartRecord | None
     evaluation: dict[str, Any] | None
+    validation: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Run:
@@ -71,7 +74,9 @@ class Run:
         checkpoint = folder / CHECKPOINT_DIR
         state = CheckpointState.load(checkpoint) if (checkpoint / STATE).is_file() else None
         evaluation = read_json(folder / EVALUATION) if (folder / EVALUATION).is_file() else None
-        return cls(folder, Command.load(folder), read_jsonl(folder / HISTORY), state, StartRecord.load(folder), evaluation)
+        validation = read_json(folder / VALIDATION) if (folder / VALIDATION).is_file() else None
+        return cls(folder, Command.load(folder), read_jsonl(folder / HISTORY), state, StartRecord.load(folder), evaluation,
+                   validation)
 
     def append_epoch(self, record: EpochRecord) -> None:
         """Add an epoch's record to history.jsonl."""
@@ -112,26 +117,34 @@ class Run:
         return curve + [{**r, **marks, "epoch": r["epoch"] + epochs0, "wall_seconds": r["wall_seconds"] + seconds0}
                         for r in self.history]
 
-    def export(self, dest: str | os.PathLike[str], evaluation: dict[str, Any] | None = None) -> ModelCard:
+    def export(self, dest: str | os.PathLike[str], evaluation: dict[str, Any] | None = None,
+               validation: dict[str, Any] | None = None) -> ModelCard:
         """Write the run's model into a model folder: weights, config.json, the card metrics.json and the curve history.jsonl.
 
         Args:
             dest: the model folder (e.g. `vae/pretrained/default`); it may be the folder this run started
                 from (its record was copied into start.json when the run began).
             evaluation: the test evaluation to record (`vae evaluate`'s dict); a validation one is refused.
+            validation: the evaluation on the validation split the model was chosen on (`vae evaluate --split val`'s
+                dict), recorded beside it; a test one is refused.
 
         Raises:
-            ValueError: an evaluation of the validation split.
+            ValueError: an evaluation of the validation split as `evaluation`, or of another split as `validation`.
             CheckpointError: a run without a finished epoch, or unreadable weights.
         """
         if evaluation is not None and evaluation.get("split", "test") != "test":
             raise ValueError(f"the evaluation scores the {evaluation['split']} split: a model folder records its test "
                              "numbers (choose models on the validation split, then run `vae evaluate` on the test split "
                              "once and export with that file)")
+        if validation is not None and validation.get("split", "test") != "val":
+            raise ValueError(f"the validation record scores the {validation.get('split', 'test')} split: give the output of "
+                             "`vae evaluate RUN --split val --out FILE` (the numbers the model was chosen on)")
         resolve_model_dir(self.folder)  # a clear error for a folder that is not a run
         stages, curve = self.stages(), self.curve()  # read before dest is written: it may be the starting model's folder
         if evaluation is not None:
             stages[-1] = replace(stages[-1], evaluation=evaluation)
+        if validation is not None:
+            stages[-1] = replace(stages[-1], validation=validation)
         model = load(self.folder)
         folder = save_model(model, dest)  # the weights, written once
         card = ModelCard(
@@ -139,7 +152,7 @@ class Run:
             epochs=sum(stage.epochs for stage in stages), train_config=stages[-1].train_config,
             parameters=num_parameters(model), training_seconds=sum(stage.training_seconds for stage in stages),
             stages=tuple(stages), last_epoch=load_metrics(self.folder), evaluation=evaluation,
-            file_bytes=(folder / WEIGHTS).stat().st_size,
+            file_bytes=(folder / WEIGHTS).stat().st_size, validation=validation,
         )
         save_json(folder / METRICS, card.to_dict())
         write_jsonl(folder / HISTORY, curve)
@@ -162,6 +175,8 @@ def starting_record(start: Provenance | None) -> tuple[list[Stage], list[EpochRe
         stages, curve = run.stages(), run.curve()
         if run.evaluation is not None:
             stages[-1] = replace(stages[-1], evaluation=run.evaluation)
+        if run.validation is not None:
+            stages[-1] = replace(stages[-1], validation=run.validation)
     else:
         curve = read_jsonl(folder / HISTORY)
         stages = training_stages(load_metrics(folder)) if folder.is_dir() else []
