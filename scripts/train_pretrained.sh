@@ -16,13 +16,13 @@ train() {  # train NAME ARGS...: start or resume runs/NAME
   fi
 }
 
-ship() {  # ship RUN NAME [EVAL ARGS...]: evaluate runs/RUN and export it to vae/pretrained/NAME
+ship() {  # ship RUN NAME [EVAL ARGS...]: evaluate runs/RUN and export it to vae/pretrained/NAME (--force: replacing the shipped one)
   local run=$1 name=$2; shift 2
   if [ "$#" -gt 0 ]; then
     $VAE evaluate "runs/$run" --no-progress --out "runs/$run/evaluation.json" "$@"
-    $VAE export "runs/$run" "vae/pretrained/$name" --evaluation "runs/$run/evaluation.json"
+    $VAE export "runs/$run" "vae/pretrained/$name" --force --evaluation "runs/$run/evaluation.json"
   else
-    $VAE export "runs/$run" "vae/pretrained/$name"
+    $VAE export "runs/$run" "vae/pretrained/$name" --force
   fi
 }
 

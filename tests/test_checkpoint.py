@@ -186,3 +186,38 @@ def test_missing_folder_and_unknown_model_name(tmp_path: Path) -> None:
 def test_checkpoint_error_is_not_a_value_error() -> None:
     # callers (the CLI, the app) catch it separately from bad arguments
     assert issubclass(CheckpointError, RuntimeError)
+
+
+def test_a_run_folder_is_loaded_from_its_checkpoint_even_beside_a_model(tmp_path: Path) -> None:
+    """A folder holding both a model and a checkpoint (`checkpoint/state.json`): the checkpoint is what training wrote."""
+    torch.manual_seed(0)
+    top, trained = build_model(CONFIGS[0]), build_model(CONFIGS[0])
+    folder = save_model(top, tmp_path / "run")
+    save_model(trained, folder / CHECKPOINT_DIR)
+    (folder / CHECKPOINT_DIR / "state.json").write_text("{}")
+    assert vae.checkpoint.resolve_model_dir(folder) == folder / CHECKPOINT_DIR
+    loaded = load(folder)
+    assert all(torch.equal(loaded.state_dict()[k], trained.state_dict()[k]) for k in trained.state_dict())
+    (folder / CHECKPOINT_DIR / "state.json").unlink()  # no checkpoint: the folder's own model
+    assert vae.checkpoint.resolve_model_dir(folder) == folder
+
+
+def test_a_damaged_metrics_file_is_an_error_that_names_it(tmp_path: Path) -> None:
+    _, folder = _saved(tmp_path, metrics={"test_nll": 99.5})
+    (folder / "metrics.json").write_text('{"test_nll": "9')
+    with pytest.raises(CheckpointError, match=r"cannot read .*metrics.json \(Unterminated string.*truncated or corrupted"):
+        load_metrics(folder)
+    (folder / "metrics.json").write_text("[]")
+    with pytest.raises(CheckpointError, match="metrics.json must hold a JSON object"):
+        load_metrics(folder)
+
+
+def test_a_checkpoint_without_its_optimizer_state_is_an_error_that_names_it(tmp_path: Path) -> None:
+    from vae.checkpoint import read_checkpoint
+
+    model, _ = _saved(tmp_path)
+    folder = write_checkpoint(tmp_path / "run", model, torch.optim.Adam(model.parameters()), {"epoch": 1}, {})
+    assert read_checkpoint(folder)[3]["epoch"] == 1
+    (folder / "state.json").write_text('{"epoch": 1}')
+    with pytest.raises(CheckpointError, match=r"cannot resume from .*checkpoint: its state.json holds no optimizer state"):
+        read_checkpoint(folder)

@@ -490,10 +490,11 @@ def test_training_options_reach_the_training_loop(tmp_path: Path) -> None:
     """`--grad-clip`, `--decoder-dropout`, `--precision` and `--seed` reach the training config `vae train` hands to
     the training loop (which applies them: see tests/test_train.py), not silently dropped on the way. The loop and
     the data are stubbed: only the command line is under test."""
-    seen = []
+    seen, models = [], []
 
     def fake_train(model_config, train_config, out, *args, **kwargs):
         seen.append(train_config)
+        models.append(model_config)
         return [{"epoch": 1, "test_loss": 100.0, "wall_seconds": 1.0}]
 
     tiny = vae.MNIST(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
@@ -502,8 +503,14 @@ def test_training_options_reach_the_training_loop(tmp_path: Path) -> None:
                                  "--precision", "bf16", "--seed", "3", "--no-progress")
         assert status == 0, err
         assert vae_cli("train", "--out", tmp_path / "defaults", "--no-progress")[0] == 0
+        # an option at its default outside its scope changes nothing, so it is not refused (tests/test_cli_refusals.py)
+        assert vae_cli("train", "--out", tmp_path / "k1", "--iwae-k", "1", "--no-progress")[0] == 0
+        assert vae_cli("train", "--out", tmp_path / "hvae", "--kind", "hvae", "--lower-latent-dim", "8", "--lower-hidden",
+                       "16", "--no-progress")[0] == 0
     options = [(c.grad_clip, c.decoder_dropout, c.precision, c.seed) for c in seen]
-    assert options == [(0.5, 0.2, "bf16", 3), (None, 0.0, "fp32", 0)]
+    assert options == [(0.5, 0.2, "bf16", 3), (None, 0.0, "fp32", 0), (None, 0.0, "fp32", 0), (None, 0.0, "fp32", 0)]
+    assert seen[2].iwae_k == 1 and seen[2].objective == "elbo"
+    assert (models[3].kind, models[3].lower_latent_dim, models[3].lower_hidden) == ("hvae", 8, (16,))
 
 
 def test_the_likelihoods_benchmark_measures_a_gaussian_run(gaussian_run: dict, mnist_test) -> None:

@@ -170,3 +170,31 @@ def test_a_gaussian_decoder_on_bits_and_an_autoencoder_without_its_term_are_refu
     with pytest.raises(ConfigError, match="leaves nothing to train"):
         check_run(ModelConfig(kind="ae"), TrainConfig(reconstruction_weight=0.0))
     check_run(ModelConfig(), TrainConfig(reconstruction_weight=0.0))  # a VAE: the KL term alone
+
+
+def test_an_iwae_step_too_large_for_memory_is_refused_with_the_batch_that_fits() -> None:
+    from vae.config import MAX_IWAE_PIXELS, check_run
+
+    check_run(ModelConfig(), TrainConfig(objective="iwae", iwae_k=256, batch_size=128))  # the shipped default's largest stage
+    check_run(ModelConfig(), TrainConfig(objective="iwae", iwae_k=512, batch_size=128))  # 65,536 images: the limit itself
+    assert MAX_IWAE_PIXELS == 65_536 * 784
+    with pytest.raises(ConfigError, match=r"--iwae-k 1000 with --batch-size 128 decodes 128,000 images per step.* "
+                                          r"Lower --batch-size to 65 or less"):
+        check_run(ModelConfig(), TrainConfig(objective="iwae", iwae_k=1000, batch_size=128))
+    with pytest.raises(ConfigError, match=r"more than the 16,384 images of 56 x 56 pixels allowed. Lower --batch-size to 16"):
+        check_run(ModelConfig(image_shape=(1, 56, 56)), TrainConfig(objective="iwae", iwae_k=1000, batch_size=128))
+    with pytest.raises(ConfigError, match="Lower --iwae-k to 65,536 or less"):
+        check_run(ModelConfig(), TrainConfig(objective="iwae", iwae_k=100_000, batch_size=1))
+    check_run(ModelConfig(), TrainConfig(iwae_k=100_000, batch_size=128))  # the ELBO draws one sample whatever iwae_k says
+
+
+def test_a_damaged_json_lines_file_names_the_file_and_the_line(tmp_path: Path) -> None:
+    from vae.config import read_jsonl
+
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"epoch": 1}\n{"epoch": 2, "loss')
+    with pytest.raises(ConfigError, match=r"history.jsonl, line 2, is not valid JSON .*truncated or corrupted"):
+        read_jsonl(path)
+    path.write_text('{"epoch": 1}\n[2]\n')
+    with pytest.raises(ConfigError, match="history.jsonl, line 2, must hold a JSON object"):
+        read_jsonl(path)

@@ -271,3 +271,14 @@ def test_the_suite_offline_fails_with_the_remedy(tmp_path: Path) -> None:
     message = str(info.value)
     assert f"MNIST is not under {tmp_path} and could not be downloaded" in message and "no network" in message
     assert info.value.__context__ is None  # pytest shows the reason and the remedy, not a chained traceback
+
+
+def test_a_subset_takes_a_number_of_examples() -> None:
+    import numpy as np
+
+    data = vae.MNIST(torch.zeros(5, 1, 28, 28), torch.arange(5))
+    assert len(data.subset(3)) == 3 and len(data.subset(0)) == 0 and len(data.subset(9)) == 5 and data.subset(None) is data
+    assert len(data.subset(np.int64(2))) == 2
+    for bad in (-1, -9998, 2.5):
+        with pytest.raises(ValueError, match="a subset takes a number of examples >= 0"):
+            data.subset(bad)

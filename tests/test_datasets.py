@@ -227,3 +227,36 @@ def test_missing_dataset_files_are_a_clean_command_line_error(tmp_path: Path) ->
     assert "FashionMNIST/raw/train-images-idx3-ubyte[.gz]" in err
     status, _, err = vae_cli("train", "--out", tmp_path / "run", "--dataset", "images", "--epochs", "1")
     assert status == 2 and "--data-root FOLDER" in err
+
+
+def test_an_image_too_large_to_read_safely_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PIL refuses an image of more than twice its pixel limit with a DecompressionBombError, which is not an OSError."""
+    folder = tmp_path / "images"
+    write_image_folder(folder, size=(8, 8), per_class=3, classes=("x",), split=False)
+    Image.new("L", (40, 40)).save(folder / "x" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,600 pixels: more than twice the limit
+    with pytest.raises(DataError, match=r"huge.png is too large to read safely .*shrink it or remove it"):
+        datasets.to_gray(folder / "x" / "huge.png", 28, 28)
+    status, _, err = vae_cli("train", "--out", tmp_path / "run", "--dataset", "images", "--data-root", folder, "--epochs", "1")
+    assert status == 2 and "huge.png is too large to read safely" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_fine_tuning_a_conditional_model_on_more_classes_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """A 10-class cvae fine-tuned on a 47-class dataset would stop mid-epoch on the first label past 9."""
+    write_idx_dataset(tmp_path, "FashionMNIST", n_train=20, n_test=6)
+    write_idx_dataset(tmp_path, "EMNIST", n_train=20, n_test=6, emnist_split="balanced", classes=47)
+    common = ("--data-root", tmp_path, "--no-progress", "--no-grids", "--threads", "1")
+    status, _, err = vae_cli("train", "--out", tmp_path / "cvae", "--kind", "cvae", "--dataset", "fashion-mnist", "--hidden",
+                             "8", "--latent-dim", "2", "--epochs", "1", "--batch-size", "10", *common)
+    assert status == 0, err
+    status, _, err = vae_cli("train", "--out", tmp_path / "tuned", "--init-from", tmp_path / "cvae", "--dataset",
+                             "emnist-balanced", "--epochs", "1", "--batch-size", "10", *common)
+    assert status == 2 and "Traceback" not in err
+    assert err.startswith("vae train: error: emnist-balanced has labels up to ") and "but the model has 10 classes" in err
+    assert not (tmp_path / "tuned").exists()
+    images = datasets.load_dataset("emnist-balanced", True, tmp_path)
+    with pytest.raises(DataError, match="but the model has 10 classes"):  # the Python entry point checks the same
+        vae.train(vae.checkpoint.load_config(tmp_path / "cvae"), vae.TrainConfig(epochs=1, dataset="emnist-balanced"), tmp_path / "py",
+                  images, images, device="cpu", progress=False, init_from=tmp_path / "cvae")
+    assert not (tmp_path / "py").exists()

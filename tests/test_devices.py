@@ -269,3 +269,21 @@ def test_a_cpu_generator_serves_tensors_on_a_gpu(name: str, strict_generators: N
         for generator in (torch.Generator().manual_seed(0), None):
             out = calls[name](generator)
             assert out.device.type == "cuda", name
+
+
+# -- choosing a device -----------------------------------------------------------------------------
+def test_an_unavailable_device_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vae.training import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu") and resolve_device("cpu") == torch.device("cpu")
+    for name, message in (("cuda", "CUDA is not available here"), ("cuda:1", "CUDA is not available here"),
+                          ("mps", "Apple's MPS is not available here"), ("tpu", "unknown device 'tpu'")):
+        with pytest.raises(vae.ConfigError, match=message):
+            resolve_device(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(vae.ConfigError, match=r"has 2 CUDA device\(s\), numbered 0 to 1"):
+        resolve_device("cuda:2")

@@ -189,3 +189,26 @@ def test_evaluations_leave_the_global_generator_alone_and_repeat_in_threads(setu
         assert loss == loss_alone
     log_px, elbo = alone  # a named tuple: unpacks as the pair it replaces
     assert log_px is alone.log_px and elbo is alone.elbo
+
+
+def test_the_bounds_stream_over_k_in_bounded_memory(setup) -> None:
+    """Holding at most `max_held` log weights, the bounds are those of all k weights at once (here k = 37 in chunks of
+    5, reduced whenever more than 12 per image are held); with room for all of them, exactly those numbers."""
+    model, bits = setup
+    all_at_once = evaluate_module.chunked_log_weights(model, bits, 37, max_decodes=20, generator=torch.Generator().manual_seed(2))
+    exact = evaluate_module.streamed_bounds(model, bits, 37, max_decodes=20, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(exact[0], evaluate_module.iwae_bound(all_at_once)) and torch.equal(exact[1], all_at_once.mean(1))
+    held = []
+    real = evaluate_module._reduced
+
+    def spy(parts):
+        held.append(sum(p.numel() for p in parts))
+        return real(parts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate_module, "_reduced", spy)
+        log_px, elbo = evaluate_module.streamed_bounds(model, bits, 37, max_decodes=20, max_held=4 * 12,
+                                                       generator=torch.Generator().manual_seed(2))
+    assert len(held) == 3 and max(held) <= 4 * 15  # 15 + 15 + 7 samples of the 4 images, never all 37
+    torch.testing.assert_close(log_px, evaluate_module.iwae_bound(all_at_once), rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(elbo, all_at_once.mean(1), rtol=1e-12, atol=1e-10)

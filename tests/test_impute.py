@@ -269,3 +269,21 @@ def test_impute_steps_checks_its_arguments_at_the_call(default_model) -> None:
     with pytest.raises(ValueError, match="steps must be"):
         impute_steps(default_model, x, mask, steps=0)  # before any step is asked for
     assert torch.equal(check_mask(x, mask[0]), mask.expand_as(x))
+
+
+def test_a_hierarchical_vae_is_imputed_through_its_top_layer_and_refused_mwg() -> None:
+    """MwG's ratio decodes z2 with z1 at its mean, which is not p(x | z2) of a two-layer model: refused. The pseudo-Gibbs
+    chain (and one pass) stay: z2 ~ q(z2 | x_t), then x_m drawn from the decoder at z1 = the mean of p(z1 | z2)."""
+    torch.manual_seed(0)
+    model = vae.build_model(vae.ModelConfig(kind="hvae", latent_dim=2, lower_latent_dim=3, hidden=(16,), lower_hidden=(8,)))
+    x, mask = torch.rand(2, 1, 28, 28).round(), make_mask("top", 2)
+    with pytest.raises(ValueError, match="method 'mwg' is exact for a one-layer VAE only"):
+        impute(model, x, mask, "mwg", steps=3)
+    steps = list(impute_steps(model, x, mask, "pseudo_gibbs", steps=3, generator=_seed(1)))
+    assert len(steps) == 3 and torch.equal(steps[-1].estimate[~mask], x[~mask])
+    # the first step by hand: z2 from the encoder's q(z2 | x_0), the missing pixels at 0, decoded at z1's prior mean
+    with torch.no_grad():
+        mu, logvar = model.eval().encode(torch.where(mask, 0.0, x))
+        z2 = model.reparameterize(mu, logvar, _seed(1))
+        expected = model.likelihood.mean(model.decode_lower(model.lower_prior(z2)[0], z2))
+    torch.testing.assert_close(steps[0].estimate, torch.where(mask, expected, x))

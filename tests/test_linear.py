@@ -113,6 +113,8 @@ def test_bad_inputs_get_clear_errors() -> None:
         (lambda: fit_pca(x, 0), "n_components must be an integer from 1 to 10"),
         (lambda: fit_pca(x, 11), "n_components must be an integer from 1 to 10"),
         (lambda: fit_pca(x, 2.0), "n_components must be an integer"),
+        # 5 examples span at most 5 directions: not 10 components (there were 5 rows of components and 10 variances)
+        (lambda: fit_pca(torch.rand(5, 20), 10), r"from 1 to 5 \(at most the number of examples \(5\) and of features \(20\)\)"),
         (lambda: fit_ppca(x, 10), "n_components must be an integer from 1 to 9"),
         (lambda: fit_pca(torch.empty(0, 5), 1), "the data is empty"),
         (lambda: fit_pca(torch.ones(5), 1), r"must have shape \(N, P\)"),

@@ -51,3 +51,33 @@ def test_a_damaged_record_is_a_clear_error(load, file: str, tmp_path: Path) -> N
     (tmp_path / file).write_text("[1, 2]")
     with pytest.raises(CheckpointError, match="must hold a JSON object"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("load, file, text, field", [
+    (CheckpointState.load, "state.json", "{}", "epoch"),
+    (CheckpointState.load, "state.json", '{"epoch": 2}', "train_config"),
+    (Command.load, "command.json", '{"resumed": [{"command": "vae train"}]}', "at_epoch"),
+    (StartRecord.load, "start.json", '{"stages": [{"command": "vae train"}], "curve": []}', "epochs"),
+])
+def test_a_record_missing_a_field_is_an_error_that_names_the_file(load, file: str, text: str, field: str,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / file).write_text(text)
+    with pytest.raises(CheckpointError, match=f"{file} has no '{field}' field: the file is damaged"):
+        load(tmp_path)
+
+
+def test_a_record_with_a_mistyped_field_is_an_error_that_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text('{"epoch": "two", "train_config": {}}')
+    with pytest.raises(CheckpointError, match=r"state.json holds an invalid record \(epoch must be a number of epochs"):
+        CheckpointState.load(tmp_path)
+    (tmp_path / "state.json").write_text('{"epoch": 2, "train_config": {"epochs": 0}}')
+    with pytest.raises(CheckpointError, match=r"state.json holds an invalid record \(epochs must be a positive integer"):
+        CheckpointState.load(tmp_path)
+    (tmp_path / "command.json").write_text('{"resumed": 3}')
+    with pytest.raises(CheckpointError, match="command.json holds an invalid record"):
+        Command.load(tmp_path)
+    model = vae.save_model(vae.build_model(vae.ModelConfig(latent_dim=2, hidden=(8,))), tmp_path / "model",
+                           {"training_command": "vae train", "epochs": 2, "training_seconds": 1.0,
+                            "stages": [{"command": "vae train"}]})
+    with pytest.raises(CheckpointError, match="metrics.json has no 'epochs' field"):
+        ModelCard.load(model)

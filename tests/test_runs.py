@@ -132,3 +132,29 @@ def test_a_run_started_before_start_json_reads_its_start_as_it_is_now(run_folder
     Command("vae train --out old-style", None, Provenance.of(run_folder)).save(tuned)  # no start.json
     assert [s.epochs for s in Run.load(tuned).stages()] == [2, 1]
     assert json.loads((tuned / "command.json").read_text())["init_from"]["epochs"] == 2
+
+
+def test_export_writes_only_into_a_new_folder_or_a_model_folder_it_may_replace(run_folder: Path, data, tmp_path: Path) -> None:
+    run = Run.load(run_folder)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ValueError, match="is a file: give the export a folder"):
+        run.export(tmp_path / "file")
+    with pytest.raises(ValueError, match="is the run folder itself"):
+        run.export(run_folder)
+    with pytest.raises(ValueError, match="is a training run's folder"):
+        run.export(run_folder / "checkpoint")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds other files and no model"):
+        run.export(tmp_path / "notes")
+    model = tmp_path / "model"
+    run.export(model)
+    with pytest.raises(ValueError, match="already holds a model, not the one this run started from: pass --force"):
+        run.export(model)
+    assert run.export(model, force=True).epochs == 2
+    # a run fine-tuned from the model may replace it (the staged training of the shipped models)
+    tuned = tmp_path / "tuned"
+    _train(data, tuned, epochs=1, init_from=model)
+    Command("vae train --out tuned", None, Provenance.of(model)).save(tuned)
+    assert Run.load(tuned).export(model).epochs == 3
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["a.txt"] and (tmp_path / "file").read_text() == "mine"

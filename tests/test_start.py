@@ -59,3 +59,37 @@ def test_resume_or_init_has_one_error_per_case(run_folder: Path, tmp_path: Path)
         resume_or_init(None, SMALL, TrainConfig(), init_from="no-such-model")
     with pytest.raises(ConfigError, match="autoencoder cannot be trained with the IWAE objective"):
         resume_or_init(None, ModelConfig(kind="ae"), TrainConfig(objective="iwae"))
+
+
+def test_a_new_run_is_refused_a_folder_whose_records_it_would_overwrite(run_folder: Path, tmp_path: Path) -> None:
+    """A model folder, or a run's history or snapshots without its checkpoint: a new run would rewrite or hide them."""
+    model = vae.save_model(vae.load(run_folder), tmp_path / "model")
+    with pytest.raises(CheckpointError, match=r"is a model folder \(model.safetensors, config.json\), not a run's"):
+        resume_or_init(model, SMALL, TrainConfig())
+    with pytest.raises(CheckpointError, match="is a model folder"):  # fine-tuning a model into its own folder
+        resume_or_init(model, None, TrainConfig(), init_from=model)
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    (orphan / "history.jsonl").write_text('{"epoch": 1}\n')
+    with pytest.raises(CheckpointError, match=r"holds a run's history.jsonl but no checkpoint .*Choose another --out"):
+        resume_or_init(orphan, SMALL, TrainConfig())
+    (orphan / "history.jsonl").unlink()
+    (orphan / "snapshots").mkdir()
+    (orphan / "snapshots" / "epoch_0001.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="holds a run's snapshots/ but no checkpoint"):
+        resume_or_init(orphan, SMALL, TrainConfig())
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        resume_or_init(tmp_path / "file", SMALL, TrainConfig())
+    # a run that never finished an epoch (its command.json, an empty history) holds nothing to lose
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "command.json").write_text('{"command": "vae train --out fresh"}')
+    (fresh / "history.jsonl").write_text("")
+    assert resume_or_init(fresh, SMALL, TrainConfig()).epoch == 0
+
+
+def test_resuming_with_zero_epochs_is_refused_not_replaced_by_the_checkpoints(run_folder: Path) -> None:
+    with pytest.raises(ConfigError, match="epochs must be a positive integer, not 0"):
+        resume_or_init(run_folder, resume=True, epochs=0)
+    assert resume_or_init(run_folder, resume=True).train_config.epochs == 2  # None: the checkpoint's

@@ -622,3 +622,19 @@ def test_the_kl_term_alone_pulls_every_posterior_onto_the_prior(splits, tmp_path
         TrainConfig(objective="iwae", iwae_k=2, reconstruction_weight=0.5)
     with pytest.raises(ConfigError, match="leaves nothing to train"):
         run(splits, tmp_path / "ae", model=ModelConfig(kind="ae", latent_dim=2, hidden=(8,)), reconstruction_weight=0.0)
+
+
+def test_a_train_size_larger_than_the_data_is_refused_without_a_validation_split(splits, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train_size 449 is more than the 448 training images: choose at most 448"):
+        run(splits, tmp_path / "run", train_size=449)
+    assert not (tmp_path / "run").exists()
+    assert len(run(splits, tmp_path / "all", epochs=1, train_size=448)) == 1  # all of them is fine
+
+
+def test_a_new_run_into_a_model_folder_is_refused_before_anything_is_written(splits, tmp_path: Path) -> None:
+    run(splits, tmp_path / "run", epochs=1)
+    model = vae.save_model(vae.load(tmp_path / "run"), tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    with pytest.raises(CheckpointError, match="is a model folder"):
+        run(splits, model, epochs=1, init_from=model)
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before

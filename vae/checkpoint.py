@@ -44,9 +44,15 @@ def available_models() -> list[str]:
 
 
 def resolve_model_dir(path_or_name: str | os.PathLike[str]) -> Path:
-    """The folder holding `model.safetensors` for a path, a run folder or a shipped model's name."""
+    """The folder holding `model.safetensors` for a path, a run folder or a shipped model's name.
+
+    A run folder's model is its checkpoint's whenever it has one (`checkpoint/state.json`), even if
+    the folder also holds a model of its own: the checkpoint is what training writes.
+    """
     path = Path(path_or_name).expanduser()
     if path.is_dir():
+        if (path / CHECKPOINT_DIR / STATE).is_file():
+            return path / CHECKPOINT_DIR
         if (path / WEIGHTS).is_file():
             return path
         if (path / CHECKPOINT_DIR / WEIGHTS).is_file():
@@ -131,7 +137,19 @@ def weights_sha256(path_or_name: str | os.PathLike[str]) -> str:
 def load_metrics(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
     """The `metrics.json` beside a model's weights ({} when there is none)."""
     path = resolve_model_dir(path_or_name) / METRICS
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON object from a run's or model's record, with a clear error for a missing or damaged file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"cannot read {path} ({err}); the file may be truncated or corrupted") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    return data
 
 
 def write_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict[str, str] | None = None) -> None:
@@ -207,4 +225,7 @@ def read_checkpoint(folder: Path) -> tuple[ModelConfig, dict[str, torch.Tensor],
         state = json.loads((folder / STATE).read_text())
     except (ConfigError, json.JSONDecodeError, OSError) as err:
         raise CheckpointError(f"cannot resume from {folder}: {err}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("optimizer"), dict) or "param_groups" not in state["optimizer"]:
+        raise CheckpointError(f"cannot resume from {folder}: its {STATE} holds no optimizer state (optimizer.param_groups); "
+                              "the file is damaged: restore it from a copy, or start a new run")
     return config, read_tensors(folder / WEIGHTS), read_tensors(folder / OPTIMIZER), state

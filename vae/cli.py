@@ -7,6 +7,14 @@ options of `vae train` are built from the fields of [`ModelConfig`][vae.ModelCon
 allowed values, defaults and help), so a new config field is a new option.
 
 Run `vae <command> --help` (or `python -m vae <command> --help`) for the options.
+
+A command that cannot do what it was asked prints one line, `vae <command>: error: ...`, saying what is wrong
+and what to do, and exits with status 2, before it writes anything: options outside their scope (`--iwae-k`
+without `--objective iwae`, `--lower-*` without `--kind hvae`, `--digit` of an unconditional model, `--init-from`
+with `--resume`), values out of range, a folder a run or an export would overwrite (see
+[`check_new_run_folder`][vae.start.check_new_run_folder] and
+[`Run.check_export_folder`][vae.runs.Run.check_export_folder]), damaged records, data the model cannot take.
+`vae train --resume` of a run that has trained its `--epochs` already says so and exits with status 0.
 """
 
 from __future__ import annotations
@@ -20,7 +28,10 @@ import time
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+
+if TYPE_CHECKING:
+    from .config import ModelConfig
 
 
 def _add_config_options(group: argparse._ArgumentGroup, cls: type) -> None:
@@ -50,6 +61,17 @@ def _config_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
 
 
+def _positive_int(text: str) -> int:
+    """An option's integer >= 1 (argparse turns the error into `vae CMD: error: argument --OPTION: ...`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {value}")
+    return value
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     from .data import DATA_ROOT_HELP
 
@@ -57,7 +79,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true",
                    help="download the dataset (MNIST, Fashion-MNIST, KMNIST, EMNIST) into the data root if missing (needs internet)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch, >= 1 (default: torch's choice)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test (default): the 10,000 test images; val: the validation split the model's training "
                         "held out (the last --val-size training images)")
     e.add_argument("--test-size", type=int, help="evaluate only the first N images of the split (default all)")
-    e.add_argument("--batch-size", type=int, default=10)
+    e.add_argument("--batch-size", type=int, default=10, help="images per batch (default 10)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", help="write the results as JSON here (default: print only)")
     e.add_argument("--no-progress", action="store_true")
@@ -110,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="PNG file to write")
     s.add_argument("-n", type=int, default=64, help="number of samples (1-1024)")
     s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--digit", type=int, help="digit to draw (conditional models)")
+    s.add_argument("--digit", type=int, help="digit to draw (conditional models only)")
     s.add_argument("--seed", type=int, default=0)
 
     x = sub.add_parser("export", help="copy a run's weights and config into a model folder with metrics.json")
@@ -119,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--evaluation", help="JSON written by `vae evaluate --out` to include in metrics.json")
     x.add_argument("--validation", help="JSON written by `vae evaluate --split val --out`, what the model was chosen on, "
                                         "to include in metrics.json")
+    x.add_argument("--force", action="store_true",
+                   help="replace the model folder DEST holds (without it only the run's own --init-from model may be "
+                        "replaced); a run folder or another non-empty folder is never overwritten")
 
     pu = sub.add_parser("push", help="upload a model folder to a Hugging Face Hub repo, with a model card",
                         description="Upload an exported model folder (or a shipped model's name) to a Hub model repo, "
@@ -158,65 +183,96 @@ def _command_line() -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import distributed
+    from .training import resolve_device
 
     timeout = distributed.DEFAULT_TIMEOUT_SECONDS if args.dist_timeout is None else args.dist_timeout
     group = distributed.setup(args.device, timeout)  # None unless torchrun started several processes
     try:
+        if group is None:
+            resolve_device(args.device)  # an unavailable device is refused before anything is written
         return _train(args, group is None or group.is_main)
     finally:
         distributed.teardown()
 
 
+def _new_model_config(args: argparse.Namespace, model_options: dict[str, Any]) -> ModelConfig:
+    """The model a new run trains: the starting model's (`--init-from`, with a learned prior added if asked), or the options'."""
+    from .checkpoint import load_config
+    from .config import ModelConfig
+    from .datasets import num_classes
+
+    if args.image_size is not None or args.dataset not in (None, "mnist"):  # the data's shape and classes
+        if args.init_from is None:
+            size = 28 if args.image_size is None else args.image_size
+            if size < 1:
+                raise ValueError(f"--image-size must be a positive number of pixels, not {size}")
+            model_options["image_shape"] = (1, size, size)
+            model_options["num_classes"] = num_classes(args.dataset or "mnist", args.data_root)
+        elif args.image_size is not None:
+            raise ValueError("with --init-from the image size is the starting model's; drop --image-size")
+    if args.init_from is not None:
+        if set(model_options) - {"prior_components"}:
+            raise ValueError("with --init-from the model options come from the starting model; drop them "
+                             "(only --prior-components may be given, to add a learned prior)")
+        return dataclasses.replace(load_config(args.init_from), **model_options)
+    model_config = ModelConfig(**model_options)
+    if args.decoder_std is not None and not model_config.is_gaussian:
+        raise ValueError("--decoder-std is the sigma of a Gaussian decoder: add --likelihood gaussian "
+                         "(or gaussian_learned), or drop it")
+    lower = [flag for flag, value in (("--lower-latent-dim", args.lower_latent_dim), ("--lower-hidden", args.lower_hidden))
+             if value is not None]
+    if lower and model_config.kind != "hvae":
+        raise ValueError(f"{' and '.join(lower)} size the lower layer of a hierarchical vae: add --kind hvae, or drop "
+                         f"{'them' if len(lower) > 1 else 'it'}")
+    return model_config
+
+
 def _train(args: argparse.Namespace, main: bool) -> int:
     """`vae train` in one process (of several under torchrun: only the main one writes and prints)."""
-    from .checkpoint import CHECKPOINT_DIR, load_config
+    from .checkpoint import CHECKPOINT_DIR
     from .config import ModelConfig, TrainConfig
-    from .datasets import load_dataset, num_classes
+    from .datasets import load_dataset
     from .records import Command, Provenance, Resumption, StartRecord
     from .runs import starting_record
     from .start import resume_or_init
-    from .training import train
+    from .training import train, training_splits
 
     out = Path(args.out)
     model_options, train_options = _config_options(args, ModelConfig), _config_options(args, TrainConfig)
     if args.resume:
+        if args.init_from is not None:
+            raise ValueError("--resume continues the run in --out from its checkpoint, which holds its weights: drop "
+                             "--init-from (it starts a new run from a saved model)")
         start = resume_or_init(out, resume=True, epochs=args.epochs)
         if set(train_options) - {"epochs"} or model_options or args.image_size is not None:
             raise ValueError("with --resume only --epochs may be given; the rest comes from the checkpoint")
+        if start.train_config.epochs <= start.epoch:  # nothing to train: not recorded as a resumption
+            if main:
+                print(f"{out} already trained {start.epoch} epoch{'s' * (start.epoch != 1)}; pass --epochs > {start.epoch} "
+                      "to train more")
+            return 0
     else:
-        if args.image_size is not None or args.dataset not in (None, "mnist"):  # the data's shape and classes
-            if args.init_from is None:
-                model_options["image_shape"] = (1, args.image_size or 28, args.image_size or 28)
-                model_options["num_classes"] = num_classes(args.dataset or "mnist", args.data_root)
-            elif args.image_size is not None:
-                raise ValueError("with --init-from the image size is the starting model's; drop --image-size")
-        if args.init_from is not None:
-            if set(model_options) - {"prior_components"}:
-                raise ValueError("with --init-from the model options come from the starting model; drop them "
-                                 "(only --prior-components may be given, to add a learned prior)")
-            model_config = dataclasses.replace(load_config(args.init_from), **model_options)
-        else:
-            model_config = ModelConfig(**model_options)
-            if args.decoder_std is not None and not model_config.is_gaussian:
-                raise ValueError("--decoder-std is the sigma of a Gaussian decoder: add --likelihood gaussian "
-                                 "(or gaussian_learned), or drop it")
+        model_config = _new_model_config(args, model_options)
+        if args.iwae_k is not None and args.iwae_k != TrainConfig.iwae_k and train_options.get("objective") != "iwae":
+            raise ValueError("--iwae-k is the number of samples of the IWAE objective: add --objective iwae, or drop it")
         if model_config.is_gaussian:  # a density on gray levels: not trained on binarized digits unless asked (and refused)
             train_options.setdefault("binarize", "none")
         # checked before command.json, the run's record, is written (or overwritten)
         start = resume_or_init(out, model_config, TrainConfig(**train_options), init_from=args.init_from)
-        if main:  # under torchrun, rank 0 writes the run's records
-            out.mkdir(parents=True, exist_ok=True)
-            provenance = None if args.init_from is None else Provenance.of(args.init_from)
-            if provenance is not None:  # the starting model's record as it is now: its folder may be overwritten before the export
-                stages, curve = starting_record(provenance)
-                StartRecord(tuple(stages), tuple(curve)).save(out)
-            Command(_command_line(), time.strftime("%Y-%m-%d %H:%M:%S"), provenance).save(out)
     dataset, shape = start.train_config.dataset, start.model_config.image_shape
     train_data = load_dataset(dataset, True, args.data_root, args.download, shape)
     test_data = load_dataset(dataset, False, args.data_root, args.download, shape)
-    if args.resume and main:  # record the resume once the data is known to load
+    training_splits(train_data, test_data, start.model_config, start.train_config)  # sizes and labels, before any record
+    if main and args.resume:  # record the resume once the data is known to load
         record = Command.load(out)
         dataclasses.replace(record, resumed=(*record.resumed, Resumption(_command_line(), start.epoch))).save(out)
+    elif main:  # under torchrun, rank 0 writes the run's records
+        out.mkdir(parents=True, exist_ok=True)
+        provenance = None if args.init_from is None else Provenance.of(args.init_from)
+        if provenance is not None:  # the starting model's record as it is now: its folder may be overwritten before the export
+            stages, curve = starting_record(provenance)
+            StartRecord(tuple(stages), tuple(curve)).save(out)
+        Command(_command_line(), time.strftime("%Y-%m-%d %H:%M:%S"), provenance).save(out)
     _say_distributed(start.train_config, main)
     log_dir = args.log_dir if args.log_dir is not None else (out if args.tensorboard else None)
     history = train(start.model_config, start.train_config, out, train_data, test_data, device=args.device, resume=args.resume,
@@ -252,8 +308,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import held_out_size
     from .training import resolve_device
 
-    if args.k < 1:
-        raise ValueError(f"-k must be >= 1, not {args.k}")
+    for flag, value in (("-k", args.k), ("--test-size", args.test_size), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, not {value}")
     model = load(args.model, device=resolve_device(args.device))
     if not model.config.is_variational:
         raise ValueError("an autoencoder has no ELBO or likelihood to evaluate; evaluate a vae or cvae model")
@@ -293,6 +350,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
     from .checkpoint import load
+    from .hierarchical import HierarchicalVAE
     from .latent import decode_images, sample_prior
     from .models import VAE
 
@@ -304,12 +362,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.digit is None or not 0 <= args.digit < model.config.num_classes:
             raise ValueError(f"a conditional model needs --digit between 0 and {model.config.num_classes - 1}")
         y = torch.full((args.n,), args.digit)
+    elif args.digit is not None:
+        raise ValueError(f"--digit picks the class of a conditional model's samples; {args.model} is a {model.config.kind} "
+                         "model, which draws every class: drop --digit")
     generator = torch.Generator().manual_seed(args.seed)
-    if isinstance(model, VAE):
-        z = model.prior.sample(args.n, args.temperature, generator)
+    if isinstance(model, HierarchicalVAE):  # ancestral samples: z2 ~ p(z2), then z1 ~ p(z1 | z2)
+        images = model.sample_images(args.n, args.temperature, generator).cpu()
+    elif isinstance(model, VAE):
+        images = decode_images(model, model.prior.sample(args.n, args.temperature, generator), y)
     else:  # an autoencoder has no prior: codes from N(0, I), which shows what its unorganised space decodes to
-        z = sample_prior(args.n, model.config.latent_dim, args.temperature, generator)
-    save_image(decode_images(model, z, y), args.out, nrow=int(args.n**0.5 + 0.999))
+        images = decode_images(model, sample_prior(args.n, model.config.latent_dim, args.temperature, generator), y)
+    save_image(images, args.out, nrow=int(args.n**0.5 + 0.999))
     print(f"wrote {args.n} samples to {args.out}")
     return 0
 
@@ -320,7 +383,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     evaluation = read_json(args.evaluation) if args.evaluation else None
     validation = read_json(args.validation) if args.validation else None
-    card = Run.load(args.run).export(args.dest, evaluation, validation)
+    card = Run.load(args.run).export(args.dest, evaluation, validation, force=args.force)
     print(f"exported {args.run} to {args.dest} ({card.file_bytes / 1e6:.2f} MB)")
     return 0
 
@@ -386,7 +449,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `vae` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -402,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except (DataError, CheckpointError, ConfigError, TrainingDiverged, DistributedError, TensorBoardMissing, ValueError,
-            FileNotFoundError) as err:
+            OSError) as err:  # OSError: a path that is a file, not writable, missing, or a full disk
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -332,13 +332,27 @@ class TrainConfig:
                               "(the IWAE bound has no separate terms)")
 
 
+MAX_IWAE_PIXELS = 2**16 * 784
+"""The most decoded pixels an IWAE training step may hold (iwae_k * batch_size images, each with its gradient):
+65,536 MNIST images, twice the 32,768 of the shipped `default`'s k = 256 stage."""
+
+
 def check_run(model: ModelConfig, train: TrainConfig) -> None:
     """Refuse a training config that cannot train this model (before anything is written or read).
 
     Raises:
-        ConfigError: an autoencoder with the IWAE objective or without its reconstruction term, or a Gaussian
-            decoder on binarized digits.
+        ConfigError: an autoencoder with the IWAE objective or without its reconstruction term, a Gaussian
+            decoder on binarized digits, or an IWAE step that would decode more than
+            [`MAX_IWAE_PIXELS`][vae.config.MAX_IWAE_PIXELS] pixels at once (iwae_k * batch_size images).
     """
+    if train.objective == "iwae" and train.iwae_k * train.batch_size * model.num_pixels > MAX_IWAE_PIXELS:
+        most = MAX_IWAE_PIXELS // model.num_pixels  # images per step
+        fix = (f"lower --batch-size to {most // train.iwae_k} or less (the same bound, more steps per epoch)"
+               if most >= train.iwae_k else f"lower --iwae-k to {most:,} or less")
+        raise ConfigError(f"--iwae-k {train.iwae_k} with --batch-size {train.batch_size} decodes "
+                          f"{train.iwae_k * train.batch_size:,} images per step, all held in memory with their gradients: "
+                          f"more than the {most:,} images of {model.image_shape[1]} x {model.image_shape[2]} pixels "
+                          f"allowed. {fix[0].upper()}{fix[1:]}")
     if model.kind == "ae" and train.objective == "iwae":
         raise ConfigError("an autoencoder cannot be trained with the IWAE objective (it has no posterior)")
     if model.kind == "ae" and train.reconstruction_weight == 0:
@@ -378,9 +392,27 @@ def save_json(path: str | Path, data: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file such as history.jsonl, one per non-empty line ([] if the file is missing)."""
+    """The records of a JSON-lines file such as history.jsonl, one per non-empty line ([] if the file is missing).
+
+    Raises:
+        ConfigError: a line that is not a JSON object (naming the file and the line).
+    """
     path = Path(path)
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}, line {number}, is not valid JSON ({err}); the file may be truncated or "
+                              "corrupted: restore it from a copy") from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"{path}, line {number}, must hold a JSON object")
+        records.append(record)
+    return records
 
 
 def write_jsonl(path: str | Path, records: typing.Iterable[dict[str, Any]], append: bool = False) -> None:
@@ -407,4 +439,4 @@ def load_model_config(path: str | Path) -> ModelConfig:
     return from_dict(ModelConfig, data)
 
 
-__all__ = ["ConfigError", "ModelConfig", "TrainConfig", "check_fields", "check_run", "choices", "from_dict", "option", "to_dict"]
+__all__ = ["MAX_IWAE_PIXELS", "ConfigError", "ModelConfig", "TrainConfig", "check_fields", "check_run", "choices", "from_dict", "option", "to_dict"]

@@ -20,6 +20,7 @@ finds no MNIST at the default root.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import tempfile
 from dataclasses import dataclass
@@ -204,8 +205,12 @@ class MNIST:
         return self.images.shape[0]
 
     def subset(self, n: int | None) -> MNIST:
-        """The first n examples (all when n is None)."""
-        return self if n is None else MNIST(self.images[:n], self.labels[:n])
+        """The first n examples (all when n is None; all there are when n is larger). Raises ValueError for a negative n."""
+        if n is None:
+            return self
+        if not hasattr(n, "__index__") or operator.index(n) < 0:  # an integer (numpy's too), not a float
+            raise ValueError(f"a subset takes a number of examples >= 0, not {n!r}")
+        return MNIST(self.images[:n], self.labels[:n])
 
     def split_off(self, n: int) -> tuple[MNIST, MNIST]:
         """The examples before the last n, and the last n (a validation split held out of a training set).

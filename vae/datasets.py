@@ -303,6 +303,8 @@ def to_gray(path: Path, height: int, width: int) -> torch.Tensor:
     try:
         with Image.open(path) as img:
             gray = ImageOps.fit(ImageOps.exif_transpose(img).convert("L"), (width, height), Image.Resampling.LANCZOS)
+    except Image.DecompressionBombError as err:  # not an OSError: PIL refuses images of more than twice its pixel limit
+        raise DataError(f"{path} is too large to read safely ({err}); shrink it or remove it from the folder") from err
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise DataError(f"{path} is not a readable image ({err}); remove it or replace it") from err
     return torch.from_numpy(np.asarray(gray, dtype=np.float32) / 255.0).unsqueeze(0)  # (1, H, W)

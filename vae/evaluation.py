@@ -26,7 +26,9 @@ the same call gives the same numbers, also while other threads evaluate or train
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -80,6 +82,21 @@ def average_loss(
     return {k: v / images.shape[0] for k, v in totals.items()}
 
 
+MAX_HELD_WEIGHTS = 2**22
+"""The most log weights [`log_likelihood`][vae.evaluation.log_likelihood] holds per batch (16 MB of float32)
+before it reduces them to running sums: above it, memory no longer grows with k."""
+
+
+def _log_weight_chunks(
+    model: VAE, x: torch.Tensor, k: int, y: torch.Tensor | None, max_decodes: int,
+    posterior: tuple[torch.Tensor, torch.Tensor] | None, generator: torch.Generator | None,
+) -> Iterator[torch.Tensor]:
+    """The k log weights per image in chunks of at most `max_decodes` decoded images, each (B, k_chunk)."""
+    chunk = max(1, max_decodes // x.shape[0])
+    for done in range(0, k, chunk):
+        yield model.log_importance_weights(x, min(chunk, k - done), y, posterior, generator)
+
+
 @torch.no_grad()
 def chunked_log_weights(
     model: VAE, x: torch.Tensor, k: int, y: torch.Tensor | None = None, max_decodes: int = 25_000,
@@ -87,14 +104,53 @@ def chunked_log_weights(
 ) -> torch.Tensor:
     """log w for k samples per image, computed in chunks of at most `max_decodes` decoded images.
 
-    [`VAE.log_importance_weights`][vae.models.VAE.log_importance_weights] with bounded memory: it
-    stays below `max_decodes` images whatever k is, so k = 5000 fits in a few hundred MB.
-    `posterior`: an optional Gaussian proposal (mu, logvar), as there. `generator` draws the
-    samples (None: torch's global generator). Shapes: x (B, C, H, W) -> (B, k).
+    [`VAE.log_importance_weights`][vae.models.VAE.log_importance_weights] with bounded memory for the
+    decoding: it stays below `max_decodes` images whatever k is, so k = 5000 fits in a few hundred MB
+    (the result itself is B x k numbers; [`log_likelihood`][vae.evaluation.log_likelihood] does not
+    keep them all for a large k). `posterior`: an optional Gaussian proposal (mu, logvar), as there.
+    `generator` draws the samples (None: torch's global generator). Shapes: x (B, C, H, W) -> (B, k).
     """
-    chunk = max(1, max_decodes // x.shape[0])
-    parts = [model.log_importance_weights(x, min(chunk, k - done), y, posterior, generator) for done in range(0, k, chunk)]
-    return torch.cat(parts, dim=1)  # (B, k)
+    return torch.cat(list(_log_weight_chunks(model, x, k, y, max_decodes, posterior, generator)), dim=1)  # (B, k)
+
+
+def _reduced(held: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""$\log \sum_i w_i$ and $\sum_i \log w_i$ over chunks of log weights, (B, k_j) each -> (B,), (B,)."""
+    log_w = torch.cat(held, dim=1)
+    return torch.logsumexp(log_w, dim=1), log_w.sum(1)
+
+
+@torch.no_grad()
+def streamed_bounds(
+    model: VAE, x: torch.Tensor, k: int, y: torch.Tensor | None = None, max_decodes: int = 25_000,
+    posterior: tuple[torch.Tensor, torch.Tensor] | None = None, generator: torch.Generator | None = None,
+    max_held: int = MAX_HELD_WEIGHTS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The IWAE bound and the ELBO of k samples per image, in memory that does not grow with k: x (B, ...) -> (B,), (B,).
+
+    The log weights come in chunks as from [`chunked_log_weights`][vae.evaluation.chunked_log_weights].
+    While at most `max_held` are held they are kept, and the results are exactly
+    [`iwae_bound`][vae.objectives.iwae_bound] and the mean of all k (every k up to `max_held / B`,
+    k = 5000 among them). Beyond, the held weights are reduced to a running
+    $\log \sum_i w_i$ (combined with `logaddexp`) and $\sum_i \log w_i$, giving
+    $\log \frac1k \sum_i w_i$ and $\frac1k \sum_i \log w_i$ up to float rounding.
+    """
+    held: list[torch.Tensor] = []
+    log_sum: torch.Tensor | None = None  # log sum_i w_i of the reduced chunks, (B,)
+    total: torch.Tensor | None = None  # sum_i log w_i of the reduced chunks, (B,)
+    for part in _log_weight_chunks(model, x, k, y, max_decodes, posterior, generator):
+        held.append(part)
+        if sum(h.numel() for h in held) > max_held:
+            lse, part_total = _reduced(held)
+            log_sum = lse if log_sum is None else torch.logaddexp(log_sum, lse)
+            total = part_total if total is None else total + part_total
+            held = []
+    if log_sum is None or total is None:  # everything held: the bound of all k at once
+        log_w = torch.cat(held, dim=1)  # (B, k)
+        return iwae_bound(log_w), log_w.mean(dim=1)
+    if held:
+        lse, part_total = _reduced(held)
+        log_sum, total = torch.logaddexp(log_sum, lse), total + part_total
+    return log_sum - math.log(k), total / k
 
 
 class LikelihoodEstimates(NamedTuple):
@@ -124,7 +180,8 @@ def log_likelihood(
             Gaussian one ([`evaluation_images`][vae.evaluation.evaluation_images]).
         k: importance samples per image.
         labels: (N,) digit labels for a conditional model.
-        batch_size: images per batch (memory is bounded by chunking k regardless).
+        batch_size: images per batch (memory is bounded by chunking k regardless, and does not grow with k:
+            [`streamed_bounds`][vae.evaluation.streamed_bounds]).
         seed: seeds the posterior samples, so repeated evaluations agree exactly.
         progress: show a tqdm progress bar.
         posterior: optional Gaussian proposals (mu, logvar), each (N, D), used instead of the
@@ -149,9 +206,9 @@ def log_likelihood(
         x = images[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device) if conditional else None  # the labels of these images
         proposal = None if posterior is None else tuple(p[start : start + batch_size].to(device) for p in posterior)
-        log_w = chunked_log_weights(model, x, k, y, posterior=proposal, generator=generator)  # (B, k)
-        log_px.append(iwae_bound(log_w).cpu())
-        elbos.append(log_w.mean(dim=1).cpu())
+        bound, elbo = streamed_bounds(model, x, k, y, posterior=proposal, generator=generator)  # (B,) each
+        log_px.append(bound.cpu())
+        elbos.append(elbo.cpu())
     return LikelihoodEstimates(torch.cat(log_px), torch.cat(elbos))
 
 

@@ -47,7 +47,9 @@ the sampled $z_2$. With the KL weight $\beta$ (warm-up) the loss is reconstructi
 **The top layer** is what the latent tools see: `encode` gives $q(z_2 \mid x)$, `prior` is $p(z_2)$, and
 `decode(z2)` decodes $z_2$ with $z_1$ at the mean of $p(z_1 \mid z_2)$, so `reconstruct`, prior samples,
 interpolation and traversal work as for a one-layer VAE; `decode_lower` and `sample_images` go
-through $z_1$ itself. See [hierarchical VAEs](../theory/hierarchical.md).
+through $z_1$ itself (`vae sample` draws with `sample_images`: true ancestral samples). Metropolis-within-Gibbs
+imputation is refused ([`vae.impute`][vae.impute]): its ratio would need $p(x \mid z_2)$, an integral over $z_1$.
+See [hierarchical VAEs](../theory/hierarchical.md).
 
 Shape key: B batch, C, H, W image, D1 lower and D2 top latent sizes, k importance samples.
 """

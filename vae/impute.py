@@ -39,6 +39,16 @@ ink $p(x_m = 1 \mid x_o)$, is the average over the steps after `burn_in` of the 
 $\mathbb E[x_m \mid z_t]$ (a Rao-Blackwellised Monte Carlo average: smoother than averaging the draws).
 MwG's correction is exact in the limit of many steps, but when proposals are rarely accepted it
 mixes slowly, and in a fixed number of steps the biased pseudo-Gibbs chain can land closer.
+
+**A hierarchical VAE** ([`HierarchicalVAE`][vae.hierarchical.HierarchicalVAE]) is imputed through its
+top layer: `encode` is $q(z_2 \mid x)$ and `decode(z2)` puts $z_1$ at the mean of $p(z_1 \mid z_2)$. Its
+pseudo-Gibbs chain alternates $z_2 \sim q(z_2 \mid x_t)$ and $x_m \sim p(x_m \mid \bar z_1(z_2), z_2)$, a
+well-defined chain but, like pseudo-Gibbs itself, not one whose stationary distribution is the model's
+$p(x_m \mid x_o)$ (the decoder's distribution at the mean $z_1$ is not the marginal over $z_1$); one pass
+decodes the posterior mean of $z_2$ the same way. MwG is refused for it: its ratio would need
+$p(x \mid z_2) = \int p(x \mid z_1, z_2)\, p(z_1 \mid z_2)\, dz_1$, which the chain does not compute, so it
+would not be exact.
+
 **Observed pixels are returned unchanged, bit for bit**; whatever the input holds at missing
 pixels (even NaN) is never read. [`impute_steps`][vae.impute.impute_steps] yields every step, for
 streaming. [`missing_log_likelihood`][vae.impute.missing_log_likelihood] scores an imputation.
@@ -54,6 +64,7 @@ from typing import NamedTuple
 import torch
 
 from . import draws
+from .hierarchical import HierarchicalVAE
 from .linear import PCA
 from .models import VAE, Autoencoder, EncoderDecoder
 from .objectives import gaussian_log_density
@@ -222,6 +233,11 @@ def _check_args(model: object, x: torch.Tensor, mask: torch.Tensor, method: str,
         if method == "mwg" and isinstance(model, Autoencoder):
             raise ValueError(
                 "method 'mwg' needs a VAE's densities; a plain autoencoder has none (use 'one_pass' or 'pseudo_gibbs')"
+            )
+        if method == "mwg" and isinstance(model, HierarchicalVAE):
+            raise ValueError(
+                "method 'mwg' is exact for a one-layer VAE only: a hierarchical VAE's p(x | z2) integrates over z1, which "
+                "the chain's ratio does not, so it would not target the model's posterior (use 'pseudo_gibbs' or 'one_pass')"
             )
     elif isinstance(model, PCA):  # "pca", or "mean" with the PCA's mean
         if tuple(model.shape) != tuple(x.shape[1:]):

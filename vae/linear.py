@@ -145,10 +145,12 @@ def fit_pca(data: torch.Tensor, n_components: int) -> PCA:
     float64 (`eigh` of S when N >= P, else the SVD of the centred data).
 
     Raises:
-        ValueError: empty or non-finite data, or `n_components` not in 1..P.
+        ValueError: empty or non-finite data, or `n_components` not in 1..min(N, P) (N examples span at
+            most N directions: there are no more components to fit).
     """
     x = _data_matrix(data)  # (N, P)
-    _check_components(n_components, x.shape[1], "at most the number of features")
+    _check_components(n_components, min(x.shape), f"at most the number of examples ({x.shape[0]}) and of features "
+                                                  f"({x.shape[1]})")
     mean = x.mean(0)  # (P,)
     values, vectors = _eigendecomposition(x - mean)
     components = vectors[:n_components].contiguous()  # (k, P)

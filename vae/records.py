@@ -25,13 +25,13 @@ records together.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .checkpoint import STATE, CheckpointError, load_metrics, resolve_model_dir
+from .checkpoint import METRICS, STATE, CheckpointError, load_metrics, read_json, resolve_model_dir
 from .config import TrainConfig, from_dict, save_json, to_dict
 
 COMMAND, START, HISTORY, EVALUATION = "command.json", "start.json", "history.jsonl", "evaluation.json"
@@ -41,17 +41,19 @@ EpochRecord = dict[str, Any]
 """One line of history.jsonl: `epoch`, `train_*` averages, `test_loss` (and `val_*`), `beta`, `lr`, `epoch_seconds`,
 `wall_seconds` (and `stage` in a fine-tuned model's curve)."""
 
+R = TypeVar("R")
 
-def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A JSON object from a run's or model's record, with a clear error for a missing or damaged file."""
-    path = Path(path)
+
+def _parse(path: Path, build: Callable[[], R]) -> R:
+    """A record built from a file's JSON, a missing or mistyped field turned into a CheckpointError naming the file."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"cannot read {path} ({err}); the file may be truncated or corrupted") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object")
-    return data
+        return build()
+    except KeyError as err:
+        raise CheckpointError(f"{path} has no {err.args[0]!r} field: the file is damaged or is not this record; "
+                              "restore it from a copy, or train (or export) again") from None
+    except (TypeError, AttributeError, ValueError) as err:  # a field of the wrong type; ValueError: a ConfigError
+        raise CheckpointError(f"{path} holds an invalid record ({err}): the file is damaged or was edited; "
+                              "restore it from a copy, or train (or export) again") from None
 
 
 def _relative(path: Path) -> str:
@@ -126,9 +128,13 @@ class Command:
         if not (run / COMMAND).is_file():
             return cls()
         data = read_json(run / COMMAND)
-        init_from = Provenance.from_dict(data["init_from"]) if data.get("init_from") else None
-        resumed = tuple(Resumption.from_dict(r) for r in data.get("resumed", []))
-        return cls(data.get("command"), data.get("started"), init_from, resumed)
+
+        def build() -> Command:
+            init_from = Provenance.from_dict(data["init_from"]) if data.get("init_from") else None
+            resumed = tuple(Resumption.from_dict(r) for r in data.get("resumed", []))
+            return cls(data.get("command"), data.get("started"), init_from, resumed)
+
+        return _parse(run / COMMAND, build)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"command": self.command, "started": self.started}
@@ -159,7 +165,13 @@ class CheckpointState:
     @classmethod
     def load(cls, checkpoint: Path) -> CheckpointState:
         data = read_json(checkpoint / STATE)
-        return cls(data["epoch"], from_dict(TrainConfig, data["train_config"]), data.get("parameters"))
+
+        def build() -> CheckpointState:
+            if isinstance(data["epoch"], bool) or not isinstance(data["epoch"], int) or data["epoch"] < 0:
+                raise TypeError(f"epoch must be a number of epochs done, not {data['epoch']!r}")
+            return cls(data["epoch"], from_dict(TrainConfig, data["train_config"]), data.get("parameters"))
+
+        return _parse(checkpoint / STATE, build)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "train_config": to_dict(self.train_config), "parameters": self.parameters}
@@ -222,7 +234,7 @@ class StartRecord:
         if not (run / START).is_file():
             return None
         data = read_json(run / START)
-        return cls(tuple(Stage.from_dict(s) for s in data["stages"]), tuple(data["curve"]))
+        return _parse(run / START, lambda: cls(tuple(Stage.from_dict(s) for s in data["stages"]), tuple(data["curve"])))
 
     def save(self, run: Path) -> None:
         save_json(run / START, {"stages": [s.to_dict() for s in self.stages], "curve": list(self.curve)})
@@ -284,7 +296,8 @@ class ModelCard:
     @classmethod
     def load(cls, model: str | os.PathLike[str]) -> ModelCard | None:
         """The card of a model folder or shipped name (None when its metrics.json holds none)."""
-        return cls.from_dict(load_metrics(model))
+        metrics = load_metrics(model)
+        return _parse(resolve_model_dir(model) / METRICS, lambda: cls.from_dict(metrics))
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"training_command": self.training_command,

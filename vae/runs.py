@@ -17,6 +17,7 @@ from typing import Any
 
 from .checkpoint import (
     CHECKPOINT_DIR,
+    CONFIG,
     METRICS,
     STATE,
     WEIGHTS,
@@ -41,7 +42,6 @@ from .records import (
     Stage,
     StartRecord,
     read_json,
-    training_stages,
 )
 
 
@@ -90,6 +90,38 @@ class Run:
             write_jsonl(self.folder / HISTORY, self.history)
         return list(self.history)
 
+    def check_export_folder(self, dest: str | os.PathLike[str], force: bool = False) -> None:
+        """Refuse an export folder whose files the export would overwrite or mix with its own (nothing is written).
+
+        An export writes `model.safetensors`, `config.json`, `metrics.json` and `history.jsonl`. So `dest` may be a new or
+        empty folder, or a model folder that the export replaces: the run's own starting model (`--init-from`, as a
+        shipped model's staged training does), or any model folder with `force`. Never a file, this run's folder, a
+        run folder (`checkpoint/` or `command.json`), or a non-empty folder without a model in it.
+
+        Raises:
+            ValueError: saying what `dest` holds and what to do.
+        """
+        path = Path(dest).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is a file: give the export a folder (a new one, or a model folder to replace)")
+        if not path.is_dir():
+            return
+        if path.resolve() == self.folder.resolve():
+            raise ValueError(f"{path} is the run folder itself: export it into another folder (e.g. models/NAME)")
+        if (path / CHECKPOINT_DIR).exists() or (path / COMMAND).is_file() or (path / STATE).is_file():
+            raise ValueError(f"{path} is a training run's folder (or checkpoint): an export there would mix the two's "
+                             "records. Export into a new folder, or a model folder")
+        if not ((path / WEIGHTS).is_file() or (path / CONFIG).is_file()):
+            if any(path.iterdir()):
+                raise ValueError(f"{path} is a folder that holds other files and no model: export into a new or empty "
+                                 "folder, or a model folder to replace")
+            return
+        start = self.command.init_from
+        own_start = start is not None and any(Path(p).expanduser().resolve() == path.resolve() for p in (start.path, start.model))
+        if not own_start and not force:
+            raise ValueError(f"{path} already holds a model, not the one this run started from: pass --force to replace "
+                             "it (force=True), or export into a new folder")
+
     def _earlier(self) -> tuple[list[Stage], list[EpochRecord]]:
         """The stages and curve of the model this run started from ([], [] for a run from scratch)."""
         if self.start is not None:
@@ -118,20 +150,24 @@ class Run:
                         for r in self.history]
 
     def export(self, dest: str | os.PathLike[str], evaluation: dict[str, Any] | None = None,
-               validation: dict[str, Any] | None = None) -> ModelCard:
+               validation: dict[str, Any] | None = None, force: bool = False) -> ModelCard:
         """Write the run's model into a model folder: weights, config.json, the card metrics.json and the curve history.jsonl.
 
         Args:
-            dest: the model folder (e.g. `vae/pretrained/default`); it may be the folder this run started
-                from (its record was copied into start.json when the run began).
+            dest: the model folder (e.g. `vae/pretrained/default`): a new or empty folder, or the folder this
+                run started from (its record was copied into start.json when the run began); another model
+                folder only with `force` ([`check_export_folder`][vae.runs.Run.check_export_folder]).
             evaluation: the test evaluation to record (`vae evaluate`'s dict); a validation one is refused.
             validation: the evaluation on the validation split the model was chosen on (`vae evaluate --split val`'s
                 dict), recorded beside it; a test one is refused.
+            force: replace whatever model folder `dest` holds.
 
         Raises:
-            ValueError: an evaluation of the validation split as `evaluation`, or of another split as `validation`.
+            ValueError: an evaluation of the validation split as `evaluation`, or of another split as
+                `validation`, or a `dest` that must not be overwritten.
             CheckpointError: a run without a finished epoch, or unreadable weights.
         """
+        self.check_export_folder(dest, force)
         if evaluation is not None and evaluation.get("split", "test") != "test":
             raise ValueError(f"the evaluation scores the {evaluation['split']} split: a model folder records its test "
                              "numbers (choose models on the validation split, then run `vae evaluate` on the test split "
@@ -179,7 +215,8 @@ def starting_record(start: Provenance | None) -> tuple[list[Stage], list[EpochRe
             stages[-1] = replace(stages[-1], validation=run.validation)
     else:
         curve = read_jsonl(folder / HISTORY)
-        stages = training_stages(load_metrics(folder)) if folder.is_dir() else []
+        card = ModelCard.load(folder) if folder.is_dir() else None
+        stages = list(card.stages) if card is not None else []
     if not stages or not curve:
         return [], []
     return stages, [{"stage": 1, **r} for r in curve]  # a one-stage curve is stage 1
@@ -200,7 +237,8 @@ def held_out_size(model: str | os.PathLike[str]) -> int:
         finished = run.history and run.state
         configs = [s.train_config for s in run.stages()] if finished else [CheckpointState.load(folder).train_config]
     else:
-        configs = [stage.train_config for stage in training_stages(load_metrics(folder))]
+        card = ModelCard.load(folder)
+        configs = [stage.train_config for stage in card.stages] if card is not None else []
     if not configs or any(c is None for c in configs):
         raise ValueError(f"{model} has no record of how it was trained, so which training images it held out is unknown: "
                          "--split val needs a model trained with --val-size (a run folder, or a folder exported from one)")

@@ -17,6 +17,9 @@ import torch
 
 from .checkpoint import (
     CHECKPOINT_DIR,
+    CONFIG,
+    METRICS,
+    WEIGHTS,
     CheckpointError,
     load,
     load_config,
@@ -28,7 +31,8 @@ from .checkpoint import (
 )
 from .config import ConfigError, ModelConfig, TrainConfig, check_run
 from .models import EncoderDecoder
-from .records import CheckpointState
+from .movie import SNAPSHOTS, has_snapshots
+from .records import HISTORY, CheckpointState
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ def resume_or_init(
         epochs: resuming without a `train_config`, the new number of epochs.
 
     Raises:
-        CheckpointError: resuming without a checkpoint, a new run into a folder that holds one, or an
-            unknown or damaged starting model.
+        CheckpointError: resuming without a checkpoint, a new run into a folder that holds one (or a
+            model, or another run's history or snapshots: see
+            [`check_new_run_folder`][vae.start.check_new_run_folder]), or an unknown or damaged
+            starting model.
         ConfigError: configs that differ from the checkpoint's or the starting model's, or a training
             config that cannot train the model ([`check_run`][vae.config.check_run]).
     """
@@ -100,13 +106,15 @@ def resume_or_init(
         if model_config is not None and model_config != saved_model:
             raise ConfigError(f"--resume: the model config differs from the checkpoint's ({saved_model})")
         if train_config is None:
-            train_config = replace(state.train_config, epochs=epochs or state.train_config.epochs)
+            train_config = replace(state.train_config, epochs=state.train_config.epochs if epochs is None else epochs)
         elif replace(state.train_config, epochs=train_config.epochs) != train_config:
             raise ConfigError(f"--resume: the training config differs from the checkpoint's ({state.train_config}); "
                               "only epochs may change")
         return Start(saved_model, train_config, state.epoch, checkpoint=checkpoint)
     if out is not None and recover_checkpoint(out) is not None:
         raise CheckpointError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
+    if out is not None:
+        check_new_run_folder(out)
     if train_config is None:
         raise ConfigError("a new training run needs its training config")
     start_dir = None
@@ -124,7 +132,38 @@ def resume_or_init(
     return Start(model_config, train_config, init_from=start_dir)
 
 
+def check_new_run_folder(out: Path) -> None:
+    """Refuse a new run's folder that is a file, or that holds records a new run would overwrite or hide.
+
+    A new run rewrites `history.jsonl`, drops the snapshots and overwrites `command.json`, and the
+    weights of a model folder (`model.safetensors`, `config.json`) would hide the run's own
+    checkpoint from [`vae.load`][vae.load]. So a folder holding a model (an exported model, the
+    starting model of `--init-from`) or the history or snapshots of a run whose checkpoint is gone is
+    refused. A folder whose only records are those of a run that never finished an epoch
+    (`command.json`, `start.json`, no history) holds nothing to lose: the same command starts it again.
+
+    Raises:
+        ConfigError: `out` is a file.
+        CheckpointError: `out` holds a model or run records but no checkpoint.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder: give the folder the run should write into")
+    if not out.is_dir():
+        return
+    model = [name for name in (WEIGHTS, CONFIG, METRICS) if (out / name).is_file()]
+    if model:
+        raise CheckpointError(f"{out} is a model folder ({', '.join(model)}), not a run's: a new run there would overwrite "
+                              "its records and its weights would hide the run's. Choose another --out (to fine-tune "
+                              f"this model: --init-from {out} --out NEW_FOLDER)")
+    records = [HISTORY] if (out / HISTORY).is_file() and (out / HISTORY).read_text().strip() else []
+    records += [f"{SNAPSHOTS}/"] if has_snapshots(out) else []
+    if records:
+        raise CheckpointError(f"{out} holds a run's {' and '.join(records)} but no checkpoint ({out / CHECKPOINT_DIR}) to "
+                              "resume: a new run there would erase them. Choose another --out")
+
+
 __all__ = [
     "Start",
+    "check_new_run_folder",
     "resume_or_init",
 ]

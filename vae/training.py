@@ -35,6 +35,7 @@ import torch
 from . import distributed
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import MNIST
+from .datasets import check_labels
 from .epochs import Loop, TrainingProgress, train_epoch
 from .models import build_model
 from .optimization import build_optimizer, training_loss
@@ -42,18 +43,37 @@ from .runs import Run
 from .start import resume_or_init
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """`"auto"` picks CUDA, then Apple MPS, then the CPU; any other name is passed to torch."""
+    """`"auto"` picks CUDA, then Apple MPS, then the CPU; any other name is passed to torch.
+
+    Raises:
+        ConfigError: an unknown device, or a CUDA or MPS device this machine (or this torch build) does not have.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError as err:
         raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from err
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {name!r}: CUDA is not available here (no GPU, or a torch built without CUDA); "
+                              "use --device cpu, or auto to take the best device there is")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {name!r}: this machine has {count} CUDA device(s), numbered 0 to {count - 1}")
+    elif device.type == "mps" and not _mps_available():
+        raise ConfigError(f"device {name!r}: Apple's MPS is not available here (it needs an Apple-silicon Mac); "
+                          "use --device cpu, or auto to take the best device there is")
+    return device
 
 
 def train(
@@ -116,7 +136,9 @@ def train(
 
     Raises:
         TrainingDiverged: on a NaN or infinite loss; the previous epoch's checkpoint stays in place.
-        ConfigError, CheckpointError: see [`resume_or_init`][vae.start.resume_or_init].
+        ConfigError, CheckpointError: see [`resume_or_init`][vae.start.resume_or_init] and
+            [`training_splits`][vae.training.training_splits] (sizes the data cannot hold).
+        DataError: a conditional model given labels beyond its `num_classes` (checked before anything is written).
         DistributedError: another process of the group crashed or stopped answering.
     """
     if callback_every < 1:
@@ -127,9 +149,7 @@ def train(
     # rank 0 checks and sets up the run folder (a resumed history trimmed) first, then the others read it
     with distributed.lost_processes(group, "starting"), distributed.main_first(group):
         start = resume_or_init(out_dir, model_config, train_config, resume=resume, init_from=init_from)
-        train_data, val_data = _validation_split(train_data, train_config)
-        if len(train_data) == 0:
-            raise ConfigError("there are no training images to train on")
+        train_data, val_data = training_splits(train_data, test_data, model_config, train_config)
         dev = resolve_device(device) if group is None else group.device
         torch.manual_seed(train_config.seed)
         model = build_model(model_config, train_config.decoder_dropout).to(dev)
@@ -170,9 +190,31 @@ def _run_folder(out_dir: str | Path | None) -> Run | None:
     return Run.load(out_dir)
 
 
+def training_splits(train_data: MNIST, test_data: MNIST, model_config: ModelConfig,
+                    train_config: TrainConfig) -> tuple[MNIST, MNIST]:
+    """The images a run trains on and its validation split, once the data is checked against the run (nothing is written).
+
+    `vae train` calls it before it writes the run's records, [`train`][vae.training.train] again.
+
+    Raises:
+        ConfigError: `train_size` and `val_size` that the training images cannot hold, or no image left to train on.
+        DataError: a conditional model given labels beyond its `num_classes` (they would stop the run mid-epoch).
+    """
+    train, val = _validation_split(train_data, train_config)
+    if len(train) == 0:
+        raise ConfigError("there are no training images to train on")
+    if model_config.is_conditional:
+        for split in (train, val, test_data):
+            check_labels(split, model_config.num_classes, train_config.dataset)
+    return train, val
+
+
 def _validation_split(train_data: MNIST, config: TrainConfig) -> tuple[MNIST, MNIST]:
     """The images to train on (the first `train_size` before the validation split) and the split (the last `val_size`)."""
     if config.val_size == 0:
+        if config.train_size is not None and config.train_size > len(train_data):
+            raise ConfigError(f"train_size {config.train_size:,} is more than the {len(train_data):,} training images: "
+                              f"choose at most {len(train_data):,}, or leave it out to train on all of them")
         return train_data.subset(config.train_size), train_data.subset(0)  # no split: an empty one
     try:
         rest, val = train_data.split_off(config.val_size)
@@ -188,4 +230,5 @@ def _validation_split(train_data: MNIST, config: TrainConfig) -> tuple[MNIST, MN
 __all__ = [
     "resolve_device",
     "train",
+    "training_splits",
 ]
