@@ -90,6 +90,7 @@ def build_app(explorer: Explorer, docs_base: str = "", echo: bool = False, train
         if echo:
             hidden = gr.Textbox(visible=False)
             hidden.submit(explorer.echo, hidden, hidden, api_name="echo", api_visibility="undocumented")
+    # max_size counts the events waiting under every endpoint; the Train tab's runs wait in the trainer's own line instead
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 

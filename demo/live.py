@@ -14,9 +14,12 @@ run is (objectives, settings, limits, presets, result) is in `live_run.py`; its 
 `live_view.py`.
 
 One job per server: `vae.train` seeds torch's global generator, so two runs at once would mix
-their noise. The tab gives every training event `concurrency_limit=1` and one `concurrency_id`
-(others wait in Gradio's queue and see their place), and the trainer itself lets one job run at a
-time (a second caller waits for the first to finish).
+their noise. The trainer keeps its own line of runs rather than Gradio's queue: a run waits its
+turn inside its generator (showing its place, updated every `WAIT_UPDATE` seconds), so a waiting run
+never counts against the queue's `max_size`, which every other endpoint shares. At most
+`Limits.max_waiting` runs wait, one per browser session; more are refused at once with a `gr.Error`.
+Stop cancels the caller's waiting run. A run's worker thread frees the trainer itself when it ends:
+closing the generator (Gradio does that on the server's event loop) only tells the worker to stop.
 """
 
 from __future__ import annotations
@@ -58,16 +61,27 @@ import vae
 
 TRAIN_SUBSET_FILE = "train_subset.safetensors"  # scripts/make_train_subset.py
 KEPT_RUNS = 64  # run folders (a download zip of about 2 MB each) kept on disk; older ones are deleted
+WAIT_UPDATE = 1.0  # seconds between two updates of a waiting run's status (between them Gradio sees if its page still listens)
+WAITING = ("**Waiting for the trainer**: {ahead} ahead of yours (one run at a time per server, each at most {most:.0f} s); "
+           "yours starts when {they}. Waited {seconds:.0f} s. **Stop** cancels it.")
+CANCELLED = "**Cancelled**: your waiting run was removed before it started."
 
 
 @dataclass
 class _Job:
-    """One run: who asked, the signals to stop it, and the views (or an error) on their way to the generator."""
+    """One run: who asked, where it is, the signals to stop it, and the views (or an error) on their way to the generator."""
 
     session: str | None
+    state: str = "waiting"  # then "running" (its turn came) or "cancelled" (Stop while waiting); changed under `_turns`
+    started: bool = False  # its worker thread started (and will free the trainer when it ends)
     stop: threading.Event = field(default_factory=threading.Event)  # Stop pressed
     gone: threading.Event = field(default_factory=threading.Event)  # the generator was closed: nobody is watching
     views: queue.Queue = field(default_factory=queue.Queue)
+
+    @property
+    def over(self) -> bool:
+        """Stopped, cancelled or abandoned: it no longer counts as the session's run."""
+        return self.state == "cancelled" or self.stop.is_set() or self.gone.is_set()
 
 
 class LiveTrainer:
@@ -85,9 +99,10 @@ class LiveTrainer:
         self.explorer = explorer
         self.data_root = vae.resolve_data_root(data_root)
         self.limits = limits or Limits()
-        self._busy = threading.Lock()  # held by the running job
-        self._lock = threading.Lock()  # guards the caches and `_job`
-        self._job: _Job | None = None
+        self._lock = threading.Lock()  # guards the caches
+        self._turns = threading.Condition()  # guards `_job` and `_waiting`; notified when either changes
+        self._job: _Job | None = None  # the running job, until its worker ends
+        self._waiting: list[_Job] = []  # the jobs waiting their turn, first come first served
         self._pools: dict[str, vae.MNIST] = {}  # uint8 images (N, 1, 28, 28) and labels, per data source
         self._reference: float | None = None
         self._workdir: Path | None = None
@@ -127,7 +142,7 @@ class LiveTrainer:
 
     def preset(self, name: str, request: gr.Request | None = None) -> tuple[str, float, int]:
         """A loss-term preset (`PRESETS`): objective, β and latent size (the data, length and seed stay as they are).
-        Stops the caller's running job first, so the preset's run starts next."""
+        Stops the caller's running job (or cancels its waiting one) first, so the preset's run takes its place."""
         preset = PRESETS[check_choice(name, "preset", list(PRESETS))]
         self.stop(request)
         return preset
@@ -177,56 +192,146 @@ class LiveTrainer:
     def train(self, objective: Any, beta: Any, latent_dim: Any, data: Any, images: Any, epochs: Any, seed: Any,
               previous: Any = None, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """The Train button: checked settings in; per view (status, map, grid, reconstructions, samples, loss curves,
-        KL curve, download, state) out. The last view carries the download and the session's new `TrainedModel`."""
+        KL curve, download, state) out. The last view carries the download and the session's new `TrainedModel`.
+        While the run waits its turn, only the status changes (its place in the line)."""
         settings = self.check(objective, beta, latent_dim, data, images, epochs, seed)
-        for view in self.views(settings, request):
-            if view.result is None:
-                yield (*view.outputs(), gr.skip(), gr.skip())
-            else:
-                if isinstance(previous, TrainedModel) and previous.folder != view.result.folder:
-                    previous.discard()
-                yield (*view.outputs(), str(view.result.archive), view.result)
+        job = self._enter(_session(request))
+        unchanged = (gr.skip(),) * 8
+        try:
+            asked = time.monotonic()
+            for ahead in self._wait(job):
+                status = WAITING.format(ahead=_runs(ahead), most=self.limits.max_seconds,
+                                        they="they end" if ahead > 1 else "it ends", seconds=time.monotonic() - asked)
+                yield (status, *unchanged)
+            if job.state == "cancelled":
+                yield (CANCELLED, *unchanged)
+                return
+            for view in self._views(job, settings):
+                if view.result is None:
+                    yield (*view.outputs(), gr.skip(), gr.skip())
+                else:
+                    if isinstance(previous, TrainedModel) and previous.folder != view.result.folder:
+                        previous.discard()
+                    yield (*view.outputs(), str(view.result.archive), view.result)
+        finally:
+            self._leave(job)
 
     def stop(self, request: gr.Request | None = None) -> str:
-        """The Stop button: ends the caller's running job after its current step (it keeps what it learned)."""
-        job, session = self._job, _session(request)
-        if job is None or (session is not None and job.session != session):
-            return "No training of yours is running."
-        job.stop.set()
-        return "Stopping: the model keeps what it has learned so far."
+        """The Stop button: ends the caller's running job after its current step (it keeps what it learned), or
+        cancels its waiting one. Without a request (a direct call), any running job, else the first waiting one."""
+        session, stopping = _session(request), "Stopping: the model keeps what it has learned so far."
+        with self._turns:
+            running = self._job
+            if running is None or running.gone.is_set() or session is not None and running.session != session:
+                running = None
+            if running is not None and not running.stop.is_set():
+                running.stop.set()
+                return stopping
+            waiting = [j for j in self._waiting if session is None or j.session == session]
+            if waiting:  # (after a run of its own that is already stopping)
+                waiting[0].state = "cancelled"
+                self._waiting.remove(waiting[0])
+                self._next()
+                return "Cancelled your waiting run: it will not start."
+        return stopping if running is not None else "No training of yours is running."
 
     def views(self, settings: Settings, request: gr.Request | None = None) -> Iterator[LiveView]:
-        """The views of one run: the untrained network at once, then one every `view_every` steps, then the result."""
-        train_data, test = self.training_data(settings), self.test_digits()
-        if not self._busy.acquire(timeout=self.limits.max_seconds + 60):
-            raise gr.Error("another training is still running on this server; try again in a minute")
-        job = _Job(_session(request))
-        thread = threading.Thread(target=self._run, args=(job, settings, train_data, test), name="live-training", daemon=True)
+        """The views of one run: the untrained network once its turn comes, then one every `view_every` steps, then the
+        result (nothing if the run is cancelled while it waits). A `gr.Error` if the line is full (see `train`)."""
+        job = self._enter(_session(request))
         try:
-            self._job = job
-            torch.manual_seed(settings.seed)  # the network vae.train starts from (it seeds and builds the same way)
-            untrained = vae.build_model(settings.model_config()).eval()
-            with torch.no_grad():
-                first = draw(untrained, settings, test, 0, 0, 0.0, Curves(), self.reference_accuracy(), "untrained")
-            thread.start()  # after the build above: both use torch's global generator
-            yield first
-            while True:
-                item = job.views.get()
-                while not job.views.empty():  # a slow client skips to the newest view (each one holds the whole run)
-                    item = job.views.get()
-                if isinstance(item, vae.TrainingDiverged):
-                    raise gr.Error("training diverged (the loss became NaN or infinite): try a smaller β or another seed")
-                if isinstance(item, BaseException):
-                    raise gr.Error(f"training failed: {item}") from None
-                yield item
-                if item.result is not None:
-                    return
+            for _ in self._wait(job):
+                pass
+            if job.state == "running":
+                yield from self._views(job, settings)
         finally:
-            job.gone.set()  # closed early (Stop via cancel, page closed): the worker stops after its current step
-            if thread.is_alive():
-                thread.join()
-            self._job = None
-            self._busy.release()
+            self._leave(job)
+
+    # -- the line of runs --------------------------------------------------------------------------
+    def _enter(self, session: str | None) -> _Job:
+        """A new job at the end of the line, or a gr.Error: the session already has a run (running or waiting), or
+        `limits.max_waiting` runs wait already. A session's stopped run, still ending, does not count. Refusals are
+        expected (a flood of requests): no traceback on the server's console."""
+        with self._turns:
+            mine = [j for j in [self._job, *self._waiting] if j is not None and not j.over and session is not None
+                    and j.session == session]
+            if mine and mine[0] is self._job:
+                raise gr.Error("your run is still training: wait for it to end, or press Stop first", print_exception=False)
+            if mine:
+                raise gr.Error(f"your run is already waiting for the trainer ({_runs(self._ahead(mine[0]))} ahead of it): "
+                               "wait for it, or press Stop to cancel it", print_exception=False)
+            most = self.limits.max_waiting
+            if len(self._waiting) >= most:
+                raise gr.Error(f"{len(self._waiting)} runs are already waiting for the trainer (one run at a time per "
+                               f"server, at most {most} waiting); try again in a minute", print_exception=False)
+            job = _Job(session)
+            self._waiting.append(job)
+            self._next()
+            return job
+
+    def _ahead(self, job: _Job) -> int:
+        """How many runs are before a waiting `job` (the running one included); call with `_turns` held."""
+        return self._waiting.index(job) + (self._job is not None)
+
+    def _next(self) -> None:
+        """Give a free trainer to the first waiting job (so a job waits only while another runs); call with `_turns` held."""
+        if self._job is None and self._waiting:
+            self._job = self._waiting.pop(0)
+            self._job.state = "running"
+        self._turns.notify_all()
+
+    def _wait(self, job: _Job) -> Iterator[int]:
+        """Wait for `job`'s turn: yields the number of runs ahead of it, at once and then every `WAIT_UPDATE` seconds,
+        until its turn comes (state "running": it is the trainer's job now) or Stop cancels it (state "cancelled")."""
+        timeout = 0.0
+        while True:
+            with self._turns:
+                if self._turns.wait_for(lambda: job.state != "waiting", timeout=timeout):
+                    return
+                ahead = self._ahead(job)
+            yield ahead
+            timeout = WAIT_UPDATE
+
+    def _leave(self, job: _Job) -> None:
+        """The generator of `job` ended or was closed: tell the worker to stop, and leave the line. No waiting here:
+        Gradio closes a generator on the server's event loop. A running job's worker frees the trainer (`_free`)."""
+        job.gone.set()  # closed early (Stop via cancel, page closed): the worker stops after its current step
+        with self._turns:
+            if job in self._waiting:
+                self._waiting.remove(job)
+            if self._job is job and not job.started:  # its turn came, but it was closed or failed before its worker started
+                self._job = None
+            self._next()
+
+    def _free(self, job: _Job) -> None:
+        """The worker of `job` is done with the model and torch's generator: the next run may start."""
+        with self._turns:
+            if self._job is job:
+                self._job = None
+            self._next()
+
+    def _views(self, job: _Job, settings: Settings) -> Iterator[LiveView]:
+        """The views of the running `job`: the untrained network at once, then the worker's views, then the result."""
+        train_data, test = self.training_data(settings), self.test_digits()
+        torch.manual_seed(settings.seed)  # the network vae.train starts from (it seeds and builds the same way)
+        untrained = vae.build_model(settings.model_config()).eval()
+        with torch.no_grad():
+            first = draw(untrained, settings, test, 0, 0, 0.0, Curves(), self.reference_accuracy(), "untrained")
+        thread = threading.Thread(target=self._run, args=(job, settings, train_data, test), name="live-training", daemon=True)
+        thread.start()  # after the build above: both use torch's global generator
+        job.started = True
+        yield first
+        while True:
+            item = job.views.get()
+            while not job.views.empty():  # a slow client skips to the newest view (each one holds the whole run)
+                item = job.views.get()
+            if isinstance(item, vae.TrainingDiverged):
+                raise gr.Error("training diverged (the loss became NaN or infinite): try a smaller β or another seed")
+            if isinstance(item, BaseException):
+                raise gr.Error(f"training failed: {item}") from None
+            yield item
+            if item.result is not None:
+                return
 
     # -- the worker --------------------------------------------------------------------------------
     def _run(self, job: _Job, settings: Settings, train_data: vae.MNIST, test: vae.MNIST) -> None:
@@ -248,6 +353,7 @@ class LiveTrainer:
                     job.views.put(draw(model, settings, test, p.step + 1, p.epoch, seconds, curves, reference, "training"))
             return False
 
+        final: LiveView | Exception | None = None
         try:
             history = vae.train(settings.model_config(), settings.train_config(), None, train_data, test, device="cpu",
                                 progress=False, grids=False, callback=callback, callback_every=1)
@@ -259,9 +365,13 @@ class LiveTrainer:
             folder = save(model, settings, history, seconds, self._folder())
             result = TrainedModel(model, settings, history, last["step"], seconds, ending, folder)
             with torch.no_grad():
-                job.views.put(draw(model, settings, test, last["step"], last["epoch"], seconds, curves, reference, ending, result))
+                final = draw(model, settings, test, last["step"], last["epoch"], seconds, curves, reference, ending, result)
         except Exception as err:  # noqa: BLE001 - reported to the page by the generator
-            job.views.put(err)
+            final = err
+        finally:
+            self._free(job)  # before the last view goes out: whoever sees the result finds the trainer free
+            if final is not None:
+                job.views.put(final)
 
     def _folder(self) -> Path:
         """A new folder in the trainer's work folder (a temporary folder, removed when the server exits).
@@ -274,7 +384,8 @@ class LiveTrainer:
             if self._workdir is None:
                 self._workdir = Path(tempfile.mkdtemp(prefix="vae-live-"))
                 atexit.register(shutil.rmtree, self._workdir, ignore_errors=True)
-            runs = sorted((p for p in self._workdir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+            ages = {p: _mtime(p) for p in self._workdir.iterdir() if p.is_dir()}
+            runs = sorted((p for p, age in ages.items() if age is not None), key=ages.__getitem__)
             for old in runs[: max(0, len(runs) - (KEPT_RUNS - 1))]:
                 shutil.rmtree(old, ignore_errors=True)
             return Path(tempfile.mkdtemp(dir=self._workdir))
@@ -289,6 +400,18 @@ class LiveTrainer:
 
 def _session(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" + ("" if n == 1 else "s")
+
+
+def _mtime(folder: Path) -> float | None:
+    """When `folder` was last changed; None if it is gone (a session's `TrainedModel.discard` may delete it meanwhile)."""
+    try:
+        return folder.stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 __all__ = ["BOTH", "DATA_ROOT", "KL_ONLY", "OBJECTIVES", "PRESETS", "RECONSTRUCTION_ONLY", "SHIPPED", "Limits", "LiveTrainer",

@@ -41,7 +41,7 @@ SHIPPED, DATA_ROOT = "shipped subset", "MNIST in the data root"
 
 @dataclass(frozen=True)
 class Limits:
-    """The server-side caps of one live run; every request is checked against them.
+    """The server-side caps of a live run, and of the runs waiting for it; every request is checked against them.
 
     Attributes:
         max_beta: the largest KL weight β (from 0).
@@ -52,6 +52,7 @@ class Limits:
         max_seconds: wall time of one run: training stops there, keeping what it learned.
         view_every: steps between two views.
         max_seed: the largest seed.
+        max_waiting: runs that may wait while one trains (one per browser session); more are refused at once.
     """
 
     max_beta: float = 10.0
@@ -63,6 +64,7 @@ class Limits:
     max_seconds: float = 60.0
     view_every: int = 200
     max_seed: int = 2**31 - 1
+    max_waiting: int = 4
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,18 @@ def settings(live, **changes: Any) -> list[Any]:
     """The seven settings as widget values: a tiny VAE run of 3 epochs (30 steps) unless changed."""
     values = {"objective": live.BOTH, "beta": 1.0, "latent_dim": 2, "data": live.SHIPPED, "images": IMAGES, "epochs": 3, "seed": 0}
     return list({**values, **changes}.values())
+
+
+class Request:  # what gr.Request gives an endpoint: the browser session's hash
+    def __init__(self, session: str) -> None:
+        self.session_hash = session
+
+
+def workers_end() -> None:
+    """Wait for the training threads to end (a closed run's worker ends after its current step, by itself)."""
+    for worker in [t for t in threading.enumerate() if t.name == "live-training"]:
+        worker.join(timeout=60)  # a guard against a hang, not a speed goal
+        assert not worker.is_alive(), "a worker went on training after its generator was closed"
 
 
 def codes(plot: dict) -> np.ndarray:
@@ -100,7 +113,8 @@ def test_the_first_view_is_the_network_training_starts_from(live, trainer) -> No
     s = trainer.check(*settings(live))
     views = trainer.views(s)
     first = next(views)
-    views.close()  # ends its worker (see test_a_closed_generator_stops_its_worker)
+    views.close()  # ends its worker after its current step (see test_a_closed_generator_stops_its_worker)
+    workers_end()  # before vae.train below: both use torch's global generator
     seen = {}
 
     def callback(p: vae.TrainingProgress) -> bool:
@@ -134,20 +148,129 @@ def test_a_closed_generator_stops_its_worker(live, explorer) -> None:
     trainer = live.LiveTrainer(explorer, limits=live.Limits(view_every=10, max_steps=10_000, max_seconds=600))
     run = trainer.train(*settings(live, images=10_000, epochs=50))  # 7,850 steps
     next(run), next(run)
+    run.close()
+    workers_end()
+    assert trainer._job is None and trainer._waiting == []
+
+
+def test_closing_a_run_does_not_wait_for_its_worker(live, explorer, monkeypatch) -> None:
+    """Gradio closes the generator on the server's event loop: the close must return at once, even while the worker is
+    inside a long step, and the worker itself frees the trainer when that step ends (the next run waits until then)."""
+    inside, release = threading.Event(), threading.Event()
+
+    def long_step(*args: Any, **kwargs: Any) -> list:  # one step (or an epoch-end evaluation) that takes a while
+        inside.set()
+        release.wait(60)
+        return []
+
+    monkeypatch.setattr(live.vae, "train", long_step)
+    trainer = live.LiveTrainer(explorer, limits=live.Limits(view_every=10, max_steps=600))
+    run = trainer.train(*settings(live), request=Request("mine"))
+    next(run)
+    assert inside.wait(30)
     closing = threading.Thread(target=run.close)
-    closing.start()
-    closing.join(timeout=60)  # a guard against a hang, not a speed goal
-    assert not closing.is_alive(), "closing the generator waited for the run to finish"
-    assert not [t for t in threading.enumerate() if t.name == "live-training"]
-    assert trainer._job is None and trainer._busy.acquire(blocking=False)
-    trainer._busy.release()
+    try:
+        closing.start()
+        closing.join(timeout=30)  # a guard against a hang: the close itself must not wait for `release`
+        assert not closing.is_alive(), "closing the generator waited for the worker's step"
+        assert trainer._job is not None  # the worker still holds the trainer: another run waits
+        other = trainer.train(*settings(live), request=Request("other"))
+        assert next(other)[0].startswith("**Waiting for the trainer**: 1 run ahead of yours")
+    finally:
+        release.set()
+    worker = next(t for t in threading.enumerate() if t.name == "live-training")
+    worker.join(timeout=30)
+    assert not worker.is_alive() and trainer._job is not None and trainer._job.session == "other"  # its turn came
+    other.close()  # before its worker started: leaving frees the trainer
+    assert trainer._job is None and trainer._waiting == []
+
+
+def test_a_failure_before_the_worker_starts_frees_the_trainer(live, explorer, monkeypatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("no picture")
+
+    trainer = live.LiveTrainer(explorer, limits=live.Limits(view_every=10, max_steps=600))
+    monkeypatch.setattr(live, "draw", broken)
+    with pytest.raises(RuntimeError, match="no picture"):
+        next(trainer.train(*settings(live)))
+    assert trainer._job is None and trainer._waiting == []
+    monkeypatch.undo()
+    views = trainer.views(trainer.check(*settings(live)))
+    assert next(views).step == 0  # the next run starts at once
+    views.close()
+    workers_end()
+
+
+@pytest.fixture
+def held(live, monkeypatch) -> threading.Event:
+    """A gate the running job's first step waits at (vae.train itself, otherwise unchanged): set it to let the run go on."""
+    gate, train = threading.Event(), live.vae.train
+
+    def gated(*args: Any, callback: Any, **kwargs: Any) -> Any:
+        def wait_then(p: Any) -> bool:
+            gate.wait(60)
+            return callback(p)
+
+        return train(*args, callback=wait_then, **kwargs)
+
+    monkeypatch.setattr(live.vae, "train", gated)
+    yield gate
+    gate.set()
+
+
+def test_one_run_per_session_and_a_few_waiting_the_rest_refused(live, explorer, held) -> None:
+    """A second run from a session that has one, or a run past `max_waiting` waiting ones, is refused at once with a
+    clear error (it never waits anywhere); the ones that wait see their place, and start in the order they came."""
+    import gradio as gr
+
+    trainer = live.LiveTrainer(explorer, limits=live.Limits(view_every=10, max_steps=600, max_waiting=2))
+    a = trainer.train(*settings(live), request=Request("a"))
+    assert next(a)[0].startswith("**Untrained network**")
+    with pytest.raises(gr.Error, match="your run is still training: wait for it to end, or press Stop first"):
+        next(trainer.train(*settings(live), request=Request("a")))
+    b, c = (trainer.train(*settings(live), request=Request(name)) for name in "bc")
+    status_b, status_c = next(b), next(c)
+    assert status_b[0].startswith("**Waiting for the trainer**: 1 run ahead of yours") and "when it ends" in status_b[0]
+    assert status_c[0].startswith("**Waiting for the trainer**: 2 runs ahead of yours") and "when they end" in status_c[0]
+    assert all(value == gr.skip() for value in status_b[1:])  # only the status changes while waiting
+    with pytest.raises(gr.Error, match=r"your run is already waiting for the trainer \(1 run ahead of it\): wait for it, "
+                                       "or press Stop to cancel it"):
+        next(trainer.train(*settings(live), request=Request("b")))
+    with pytest.raises(gr.Error, match=r"2 runs are already waiting for the trainer \(one run at a time per server, at most "
+                                       r"2 waiting\); try again in a minute"):
+        next(trainer.train(*settings(live), request=Request("d")))
+    assert [j.session for j in trainer._waiting] == ["b", "c"]  # the refused ones left nothing behind
+    held.set()
+    assert list(a)[-1][0].startswith("**Finished**")
+    assert next(c)[0].startswith("**Waiting for the trainer**: 1 run ahead")  # b's turn came first (and it keeps it)
+    assert next(b)[0].startswith("**Untrained network**")
+    assert list(b)[-1][0].startswith("**Finished**") and list(c)[-1][0].startswith("**Finished**")
+    assert trainer._job is None and trainer._waiting == []
+
+
+def test_stop_cancels_the_callers_waiting_run(live, explorer, held) -> None:
+    """Stop pressed while your run waits removes it (it never starts, and frees its place); others' runs are untouched."""
+    trainer = live.LiveTrainer(explorer, limits=live.Limits(view_every=10, max_steps=600, max_waiting=2))
+    a = trainer.train(*settings(live), request=Request("a"))
+    next(a)
+    b, c = (trainer.train(*settings(live), request=Request(name)) for name in "bc")
+    next(b), next(c)
+    assert trainer.stop(Request("d")) == "No training of yours is running."
+    assert trainer.stop(Request("b")) == "Cancelled your waiting run: it will not start."
+    assert [o[0] for o in b] == [live.CANCELLED]  # it ends at once, without training
+    assert next(c)[0].startswith("**Waiting for the trainer**: 1 run ahead of yours")  # c moved up
+    d = trainer.train(*settings(live), request=Request("d"))  # the freed place is taken
+    assert next(d)[0].startswith("**Waiting for the trainer**: 2 runs ahead of yours")
+    assert trainer.stop(Request("d")).startswith("Cancelled") and [o[0] for o in d] == [live.CANCELLED]
+    c.close()  # the page went away while waiting: it leaves the line
+    assert trainer._waiting == [] and trainer._job.session == "a"
+    assert trainer.stop(Request("a")).startswith("Stopping")  # the running one stops as before
+    held.set()
+    assert list(a)[-1][8].ending == "stopped"
+    assert trainer._job is None
 
 
 def test_stop_only_stops_the_callers_own_run(live, trainer) -> None:
-    class Request:  # what gr.Request gives the endpoint: the browser session's hash
-        def __init__(self, session: str) -> None:
-            self.session_hash = session
-
     run = trainer.train(*settings(live, epochs=50), request=Request("mine"))
     next(run), next(run)
     assert trainer.stop(Request("someone else")) == "No training of yours is running."
@@ -174,7 +297,7 @@ def test_a_diverged_run_is_a_clear_error(live, trainer, monkeypatch) -> None:
     assert next(run)[0].startswith("**Untrained")
     with pytest.raises(gr.Error, match=r"training diverged \(the loss became NaN or infinite\): try a smaller β or another seed"):
         next(run)
-    assert trainer._job is None and not trainer._busy.locked()
+    assert trainer._job is None and trainer._waiting == []
 
 
 @pytest.mark.parametrize(
@@ -207,7 +330,7 @@ def test_out_of_range_settings_are_refused(live, trainer, change: dict, message:
     with pytest.raises(gr.Error) as err:
         next(trainer.train(*settings(live, **change)))
     assert message in err.value.message
-    assert trainer._job is None and not trainer._busy.locked()  # nothing started
+    assert trainer._job is None and trainer._waiting == []  # nothing started, nothing waits
 
 
 def test_mnist_from_the_data_root_is_offered_only_when_there(live, explorer, tmp_path: Path, mnist_root) -> None:
@@ -292,6 +415,28 @@ def test_only_the_newest_run_folders_stay_on_disk(live, explorer, monkeypatch) -
         os.utime(folder, (1000 + i, 1000 + i))  # distinct ages, oldest first
         folders.append(folder)
     assert [f.exists() for f in folders] == [False, False, True, True, True]
+
+
+def test_a_run_folder_deleted_while_listed_is_skipped(live, explorer, monkeypatch, tmp_path: Path) -> None:
+    """A session's `TrainedModel.discard` may delete its folder between the listing and the age check: no crash."""
+    monkeypatch.setattr(live, "KEPT_RUNS", 2)
+
+    class Gone(type(tmp_path)):  # listed as a folder, deleted before its stat()
+        def is_dir(self) -> bool:
+            return True
+
+    class Workdir(type(tmp_path)):
+        def iterdir(self) -> Iterator[Path]:
+            yield Gone(self / "discarded")
+            yield from super().iterdir()
+
+    trainer = live.LiveTrainer(explorer)
+    trainer._workdir = Workdir(tmp_path)
+    folders = []
+    for i in range(3):
+        folders.append(trainer._folder())
+        os.utime(folders[-1], (1000 + i, 1000 + i))  # distinct ages, oldest first
+    assert [f.exists() for f in folders] == [False, True, True]  # the pruning still works around the vanished one
 
 
 def test_the_shipped_training_subset(live, mnist_root) -> None:
@@ -391,25 +536,61 @@ def test_api_refuses_bad_settings(server, body: str, message: str) -> None:
     assert event == "error" and message in json.loads(data)["error"], (event, data)
 
 
-def test_a_second_request_waits_in_the_queue_then_runs(live, server) -> None:
-    """Two visitors: the second one's run is queued (it sees its place) while the first trains, then runs."""
-    from gradio_client.utils import Status
-
+def test_a_second_request_waits_its_turn_then_runs(live, server) -> None:
+    """Two visitors: the second one's run waits (its status line says so) while the first trains, then runs."""
     first, second = client(server), client(server)
     running = first.submit(*settings(live, epochs=50), api_name="/train")
     wait_for(running, 2)
     waiting = second.submit(*settings(live), api_name="/train")
-    deadline = time.monotonic() + 30
-    while waiting.status().code != Status.IN_QUEUE:
-        assert time.monotonic() < deadline, waiting.status()
-        time.sleep(0.05)
-    assert waiting.status().rank is not None and not waiting.outputs()
-    time.sleep(0.5)
-    assert waiting.status().code == Status.IN_QUEUE and not waiting.outputs()  # still waiting while the first one trains
+    wait_for(waiting, 1)
+    assert waiting.outputs()[0][0].startswith("**Waiting for the trainer**: 1 run ahead of yours")
+    time.sleep(1.5)
+    assert all(o[0].startswith("**Waiting") for o in waiting.outputs())  # still waiting while the first one trains
     assert first.predict(api_name="/stop_training").startswith("Stopping")
     running.result(timeout=60)
     waiting.result(timeout=120)
     assert running.outputs()[-1][0].startswith("**Stopped**") and waiting.outputs()[-1][0].startswith("**Finished**")
+
+
+def first_event(http, event_id: str) -> tuple[str, Any]:
+    """The first update (or error) of a /call/train event (then the stream is closed; the run goes on)."""
+    with http.stream("GET", f"/call/train/{event_id}") as stream:
+        event = ""
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("generating", "complete", "error"):
+                return event, json.loads(line.split(":", 1)[1])
+    raise AssertionError(f"no update for {event_id}")
+
+
+def test_surplus_runs_are_refused_and_the_queue_stays_free(live, server) -> None:
+    """More /train calls than Gradio's queue holds, from as many sessions: one trains, `max_waiting` (4) wait, the rest
+    are refused at once with a clear error, and the queue stays free for every other endpoint (Stop included)."""
+    import httpx
+    from train_server import QUEUE_SIZE
+
+    body, headers = json.dumps({"data": settings(live, epochs=50)}), {"content-type": "application/json"}
+    with httpx.Client(base_url=f"{server}/gradio_api", timeout=30) as http:
+        posted = [http.post("/call/train", content=body, headers=headers) for _ in range(QUEUE_SIZE + 4)]
+        assert [r.status_code for r in posted] == [200] * len(posted), posted[-1].text  # not 503 "Queue is full"
+        for api, answer in [("stop_training", ["No training of yours is running."]), ("preset_kl_only", ["KL only", 1.0, 2])]:
+            event, data = call_raw(server, api, '{"data": []}')
+            assert event == "complete" and json.loads(data) == answer, (api, event, data)
+        ids = [r.json()["event_id"] for r in posted]
+        firsts = [first_event(http, event_id) for event_id in ids]
+        for event_id in ids:  # what a page's cancel sends (an API call's session is its event): Gradio closes the generator
+            cancel = {"session_hash": event_id, "fn_index": 0, "event_id": event_id}
+            assert http.post("/cancel", json=cancel).status_code == 200
+    statuses = sorted(data[0].split("**")[1] for event, data in firsts if event == "generating")
+    assert statuses == ["Untrained network"] + ["Waiting for the trainer"] * 4, firsts
+    refused = [data["error"] for event, data in firsts if event == "error"]
+    assert len(refused) == len(posted) - 5
+    assert all(e.startswith("4 runs are already waiting for the trainer (one run at a time per server, at most 4 waiting); "
+                            "try again in a minute") for e in refused), refused
+    # the cancelled runs left the line (the running one stopped): a new run gets its turn and finishes
+    event, data = call_raw(server, "train", json.dumps({"data": settings(live, epochs=1)}))
+    assert event == "complete" and json.loads(data)[0].startswith("**Finished**"), (event, data)
 
 
 # -- the benchmark -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A Gradio app holding only the Train tab (demo/tabs/train.py) with tiny limits, run in a subprocess by the tests.
 
 `python tests/train_server.py --port N` builds the tab around a `live.LiveTrainer` (one torch
-thread, a view every 10 steps, at most 600 steps and 60 s per run) and serves it on 127.0.0.1;
+thread, a view every 10 steps, at most 600 steps and 60 s per run, at most 4 runs waiting) and
+serves it on 127.0.0.1, with a queue of `QUEUE_SIZE` events (the app's holds 64);
 `train_server()` starts it on a free port and stops it when the `with` block ends. A subprocess,
 as for the full demo (tests/demo_server.py): an in-process Gradio server leaves event loops and
 sockets unclosed, which `filterwarnings = error` turns into errors, and a crash stays out of pytest.
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "tests" / "artifacts" / "train_server.log"  # ignored by git
 START_TIMEOUT = 120.0
 VIEW_EVERY, MAX_STEPS, MAX_SECONDS = 10, 600, 60.0
+QUEUE_SIZE = 8  # Gradio's queue max_size, as demo/app.py sets one (64 there): small, so a test can fill it with few requests
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     trainer = LiveTrainer(Explorer(), limits=Limits(view_every=VIEW_EVERY, max_steps=MAX_STEPS, max_seconds=MAX_SECONDS))
     with gr.Blocks(analytics_enabled=False, title="train tab") as blocks, gr.Tab("Train"):
         train_tab(trainer)
-    blocks.queue(default_concurrency_limit=2)
+    blocks.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     blocks.launch(server_name="127.0.0.1", server_port=args.port, theme=offline_theme(), css=CSS, show_error=True,
                   footer_links=["api"], mcp_server=False)
 

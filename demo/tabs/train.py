@@ -9,8 +9,10 @@ Explore tabs read, and chains the offer of the model in their menus on `runs`). 
 - `/preset_reconstruction_only`, `/preset_kl_only`, `/preset_both`: a preset's objective, β and
   latent size (the buttons then start training with them and the other settings as they are).
 
-Every training event shares one `concurrency_id` with `concurrency_limit=1`: one run per server
-at a time, whichever button started it; the others wait in Gradio's queue, which shows their place.
+The training events have no concurrency limit and so never wait in Gradio's queue: the trainer
+keeps its own line (one run per server at a time, whichever button started it; a few others wait
+their turn and see their place in the status line; more are refused, see `live.py`). Waiting in
+Gradio's queue would count against its `max_size`, which every endpoint of the app shares.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from handlers import TRAINED
 from live import OBJECTIVES, SHIPPED, LiveTrainer, Settings, discard
 from widgets import DIGIT_COLORS, CachedImage, CheckedNumber, CheckedRadio, checked_slider
 
-CONCURRENCY_ID = "live-training"  # every event that trains: one job per server
 PRESET_LABELS = {
     "reconstruction_only": "Reconstruction term only (autoencoder)",
     "kl_only": "KL term only",
@@ -63,9 +64,9 @@ def train_tab(trainer: LiveTrainer, page: Any | None = None, state: gr.State | N
         "Train a small network here and watch it learn: every few hundred steps the map of test digits at their codes, "
         "the decoded grid over the prior, reconstructions, samples and the loss curves are redrawn. The reconstruction "
         "term alone gives an autoencoder (separated clusters with gaps), the KL term alone pulls every code onto the prior, "
-        f"both give a VAE. One run at a time per server (others wait in the queue); at most {lim.max_steps:,} steps "
-        f"and {lim.max_seconds:.0f} s per run. The model is kept for this browser session: “{TRAINED}” in the model "
-        "menus of the Explore tabs."
+        f"both give a VAE. One run at a time per server (up to {lim.max_waiting} others wait their turn); at most "
+        f"{lim.max_steps:,} steps and {lim.max_seconds:.0f} s per run. The model is kept for this browser session: "
+        f"“{TRAINED}” in the model menus of the Explore tabs."
     )
     if page is not None:
         page.intro(intro, ("theory/autoencoders.md", "autoencoders"), ("theory/elbo.md", "the ELBO"), ("theory/beta.md", "β-VAE"),
@@ -116,8 +117,9 @@ def train_tab(trainer: LiveTrainer, page: Any | None = None, state: gr.State | N
 
     settings = [objective, beta, latent, data, images, epochs, seed]
     inputs, outputs = [*settings, state], [status, scatter, grid, reconstructions, samples, losses, kl, download, state]
-    training: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": CONCURRENCY_ID,  # one run per server
-                                "show_progress": "full", "show_progress_on": status}  # the queue position shows there
+    # No Gradio limit: every training request starts at once, and the trainer runs one at a time, lets a few wait (their
+    # place shows in the status) and refuses the rest with a clear error, so waiting runs never fill the app's queue.
+    training: dict[str, Any] = {"concurrency_limit": None, "show_progress": "full", "show_progress_on": status}
     runs = [start.click(trainer.train, inputs, outputs, api_name="train", **training)]
     stop.click(trainer.stop, None, note, api_name="stop_training")
     for key, button in presets.items():
@@ -132,4 +134,4 @@ def train_tab(trainer: LiveTrainer, page: Any | None = None, state: gr.State | N
     return TrainTab(state=state, runs=runs)
 
 
-__all__ = ["CONCURRENCY_ID", "TrainTab", "train_tab"]
+__all__ = ["TrainTab", "train_tab"]
