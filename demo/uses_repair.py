@@ -22,7 +22,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 from uses_assets import MAX_SEED, UseAssets, bce_per_pixel, picture
-from widgets import check_choice, check_number, to_uint8
+from widgets import PendingDrawing, check_choice, check_number, to_uint8
 
 import vae
 
@@ -73,7 +73,12 @@ def damaged_picture(d: Damage) -> np.ndarray:
 
 
 def painted_mask(painted: Any) -> torch.Tensor:
-    """The painter's layers (RGBA arrays, painted where alpha > 0) as a mask (1, 28, 28) bool, or a gr.Error."""
+    """The painter's layers (RGBA arrays, painted where alpha > 0) as a mask (1, 28, 28) bool, or a gr.Error.
+
+    `painted` is the painter's value, or a `PendingDrawing` (what the page's painter passes on), decoded here.
+    """
+    if isinstance(painted, PendingDrawing):
+        painted = painted.decode()
     layers = [layer for layer in (painted.get("layers") or []) if layer is not None] if isinstance(painted, dict) else []
     if not layers:
         raise gr.Error("the painted mask is empty: press 'Paint on this digit', paint over the pixels to erase, then try again")

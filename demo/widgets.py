@@ -18,8 +18,12 @@ import io
 import math
 import os
 import secrets
+import stat
 import tempfile
 import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +31,20 @@ import gradio as gr
 import numpy as np
 import torch
 from gradio.components.image_editor import EditorData
-from gradio.data_classes import ImageData
-from PIL import Image
+from gradio.data_classes import FileData, ImageData
+from gradio.utils import get_upload_folder
+from gradio_client.utils import is_file_obj_with_meta
+from PIL import Image, UnidentifiedImageError
 from pydantic import model_validator
 
-from vae.preprocess import ImageError, open_image
+from vae.preprocess import ImageError
 
 MAX_LAYERS = 8  # layers a drawing may hold; each one is decoded by Gradio
+MAX_DRAWING_SIDE = 1024  # pixels per side of each file of a drawing: the canvases are 280x280 (up to 3.6x on dense screens)
+MAX_DRAWING_PIXELS = 4 * MAX_DRAWING_SIDE**2  # all the files of one drawing together (the page sends three)
+MAX_EXACT_INT = 2**53  # larger whole numbers are refused: no setting needs them, and floats cannot hold them exactly
+FILE_META = {"_type": "gradio.FileData"}  # what marks a dict as a file for Gradio, which then checks it was uploaded
+SEND_A_FILE = "upload it and send the file data Gradio returns (with gradio_client: handle_file('digit.png'))"
 CACHE_SECONDS = 3600  # Gradio deletes cached files older than this, checking as often (app.py: Blocks(delete_cache=...))
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
@@ -85,6 +96,9 @@ def check_number(value: Any, name: str, minimum: float | None, maximum: float | 
         allowed = kind
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise gr.Error(f"{name} must be {allowed}, not {_short(value)} ({type(value).__name__})")
+    if isinstance(value, int) and abs(value) > MAX_EXACT_INT:  # math.isfinite(10**400) raises OverflowError; repr may too
+        digits = math.floor(value.bit_length() * math.log10(2)) + 1
+        raise gr.Error(f"{name} must be {allowed}, not {'-' if value < 0 else ''}an integer of about {digits} digits")
     if not math.isfinite(value):
         raise gr.Error(f"{name} must be {allowed}, not {value}")
     if integer and value != int(value):
@@ -95,9 +109,12 @@ def check_number(value: Any, name: str, minimum: float | None, maximum: float | 
 
 
 def check_choice(value: Any, name: str, choices: list[Any]) -> Any:
-    """`value` if it is one of `choices`, else a gr.Error listing them."""
+    """The choice equal to `value` (the stored one: 8 for 8.0, whose str() differs), else a gr.Error listing them.
+
+    Booleans are refused (`True == 1`), for numeric choices as for any other.
+    """
     if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value in choices:
-        return value
+        return choices[choices.index(value)]
     listed = ", ".join(repr(c) for c in choices)
     raise gr.Error(f"{name} must be one of {listed}, not {_short(value)}")
 
@@ -151,18 +168,61 @@ class CheckedRadio(gr.Radio):
 
 
 class BadInput(TypeError):
-    """A payload of the wrong type. Raised while Gradio validates the payload's data model, before
-    `preprocess`; pydantic lets it through unchanged (it wraps only ValueErrors), and the app runs
-    with `show_error=True`, so the client receives this message instead of a pydantic report."""
+    """A payload of the wrong type or form. Raised while Gradio validates the payload's data model, before
+    `preprocess`; pydantic lets it through unchanged (it wraps only ValueErrors, and gr.Error is one), and
+    the app runs with `show_error=True`, so the client receives this message instead of a pydantic report."""
+
+
+def check_file_dict(data: Any, what: str) -> None:
+    """Refuse a file the server would not check: a dict without Gradio's file `meta`, or one carrying a `data:` URL.
+
+    Gradio checks that a file was uploaded (`processing_utils._check_allowed`, before it validates the data
+    model) only for dicts marked `"meta": {"_type": "gradio.FileData"}`. An image's data model (`ImageData`)
+    accepts a dict without the mark, whose `path` then reaches `preprocess` unchecked: any file on the server
+    would be opened (and shown back). `gr.Image.preprocess` decodes a `data:` URL in `url` whole, before the
+    size of the image is checked. `what` names the input in the message.
+    """
+    if isinstance(data, (ImageData, FileData)):
+        data = data.model_dump()
+    if not is_file_obj_with_meta(data):
+        raise BadInput(
+            f"{what} must be a file uploaded to this server, sent as Gradio file data {{'path': ..., 'meta': {FILE_META}}}, "
+            f"not {_short(data)} ({type(data).__name__}): {SEND_A_FILE}"
+        )
+    url = data.get("url")
+    if isinstance(url, str) and url.lstrip()[:5].lower() == "data:":
+        raise BadInput(f"{what} cannot come as a data: URL, which would be decoded before its size is checked: {SEND_A_FILE}")
+
+
+def uploaded_path(path: str, what: str, folders: Sequence[str | Path] = ()) -> str:
+    """`path` resolved, if it names a regular file in Gradio's upload folder (or in one of `folders`); else a gr.Error.
+
+    Nothing is opened: a path elsewhere gets the same answer whether or not it exists (no oracle for the
+    server's files), and a FIFO or a device in an allowed folder is refused without being read (opening a
+    FIFO blocks until someone writes to it).
+    """
+    real = Path(os.path.realpath(path))
+    if not any(real.is_relative_to(os.path.realpath(folder)) for folder in (get_upload_folder(), *folders)):
+        raise gr.Error(f"{what}: {_short(path)} is not a file uploaded to this server: {SEND_A_FILE}")
+    try:
+        regular = stat.S_ISREG(real.stat().st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        raise gr.Error(
+            f"{what}: the uploaded file {_short(path)} is gone or is not a file (uploads are deleted after an hour): upload it again"
+        )
+    return str(real)
 
 
 class ImageFile(ImageData):
-    """The data model of `DigitUpload`: an uploaded file, with a clear error for anything else."""
+    """The data model of `DigitUpload`: an uploaded file (`check_file_dict`), with a clear error for anything else."""
 
     @model_validator(mode="before")
     @classmethod
     def _a_file(cls, data: Any) -> Any:
         if isinstance(data, (dict, ImageData)):
+            check_file_dict(data, "an image input")
             return data
         raise BadInput(
             f"an image input must be an uploaded image file (with gradio_client: handle_file('digit.png')), not {_short(data)} ({type(data).__name__})"
@@ -170,17 +230,26 @@ class ImageFile(ImageData):
 
 
 class Drawing(EditorData):
-    """The data model of `DigitSketchpad`: a dict of image files, with a clear error for anything else."""
+    """The data model of `DigitSketchpad`: a dict of uploaded image files, with a clear error for anything else."""
 
     @model_validator(mode="before")
     @classmethod
     def _a_drawing(cls, data: Any) -> Any:
-        if isinstance(data, (dict, EditorData)):
+        if isinstance(data, EditorData):
             return data
-        raise BadInput(
-            "a drawing must be a dict {'background': file or None, 'layers': [files], 'composite': file} "
-            f"(with gradio_client: handle_file('drawing.png') for each file), not {_short(data)} ({type(data).__name__})"
-        )
+        if not isinstance(data, dict):
+            raise BadInput(
+                "a drawing must be a dict {'background': file or None, 'layers': [files], 'composite': file} "
+                f"(with gradio_client: handle_file('drawing.png') for each file), not {_short(data)} ({type(data).__name__})"
+            )
+        layers = data.get("layers")
+        layers = layers if isinstance(layers, list) else []  # anything else: pydantic's report names the field
+        if len(layers) > MAX_LAYERS:
+            raise BadInput(f"the drawing has {len(layers)} layers; at most {MAX_LAYERS} are accepted")
+        for file in (data.get("background"), data.get("composite"), *layers):
+            if file is not None:
+                check_file_dict(file, "each file of a drawing")
+        return data
 
 
 # -- output pictures -----------------------------------------------------------------------------
@@ -264,11 +333,14 @@ class DigitUpload(CachedImage):
     """An image upload passed on as a file path (`type="filepath"`, no mode conversion).
 
     Gradio then reads no pixels: the handler gives the path to `vae.to_mnist`, whose
-    `open_image` checks the size from the file header before decoding. A missing or unreadable
-    file is reported as a gr.Error.
+    `open_image` checks the size from the file header before decoding. The file must have been
+    uploaded (`check_file_dict` in the data model, then `uploaded_path`, before Gradio touches it);
+    files in `folders` (the shipped examples) are accepted too. A missing or unreadable file is
+    reported as a gr.Error.
     """
 
     data_model = ImageFile
+    folders: tuple[str, ...] = ()  # set after construction (Gradio reads props from the base signature)
 
     def get_block_name(self) -> str:
         return "image"
@@ -276,11 +348,14 @@ class DigitUpload(CachedImage):
     def preprocess(self, payload: Any) -> str:
         if payload is None:
             raise gr.Error(f"{self.label}: no image was given. Upload a digit, pick an example or use a drawing")
+        if isinstance(payload, ImageData) and payload.path is not None:  # None: Gradio's own error, below
+            path = uploaded_path(payload.path, str(self.label), (self.GRADIO_CACHE, *self.folders))
+            payload = payload.model_copy(update={"path": path})
         try:
             path = super().preprocess(payload)
         except gr.Error:
             raise
-        except Exception as err:  # noqa: BLE001 - PIL cannot identify the file, a bad data URL, ...
+        except Exception as err:  # noqa: BLE001 - PIL cannot identify the file, no path, ...
             raise gr.Error(
                 f"{self.label}: not a readable image ({type(err).__name__}); upload a PNG or JPEG of a digit"
             ) from None
@@ -289,10 +364,12 @@ class DigitUpload(CachedImage):
         return path
 
 
-def digit_upload(**kwargs: Any) -> DigitUpload:
-    """A `DigitUpload` that passes uploads on as paths, undecoded (subclasses must not override
-    `__init__`: Gradio builds the page from the base class's signature)."""
-    return DigitUpload(type="filepath", image_mode=None, format="png", **kwargs)
+def digit_upload(folders: Sequence[str | Path] = (), **kwargs: Any) -> DigitUpload:
+    """A `DigitUpload` that passes uploads on as paths, undecoded, and also accepts the files in `folders` (subclasses
+    must not override `__init__`: Gradio builds the page from the base class's signature)."""
+    upload = DigitUpload(type="filepath", image_mode=None, format="png", **kwargs)
+    upload.folders = tuple(str(f) for f in folders)
+    return upload
 
 
 def checked_slider(
@@ -304,13 +381,36 @@ def checked_slider(
     return slider
 
 
+def image_size(source: str | bytes) -> tuple[int, int]:
+    """The (width, height) an image file's header declares, its pixels not decoded; an ImageError if it is no image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked by the caller
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        raise ImageError("the image is far too large (over 178 million pixels)") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ImageError(f"not a readable image ({type(err).__name__}); send PNG files") from None
+
+
+@dataclass(frozen=True)
+class PendingDrawing:
+    """A drawing whose files passed `DigitSketchpad.check` but are not decoded yet: `decode()` gives the sketchpad's
+    value (or a gr.Error). For inputs most requests ignore, such as the mask painter."""
+
+    decode: Callable[[], dict[str, Any]]
+
+
 class DigitSketchpad(gr.Sketchpad):
-    """A sketchpad whose files are size-checked from their headers before Gradio decodes them.
+    """A sketchpad whose files are checked from their headers before Gradio decodes them.
 
     The browser sends the drawing as PNG files (background, layers and the flattened
-    `composite`); the stock component decodes every one of them in full. Through the API anyone
-    can send a 10000 x 10000 PNG of a few kilobytes, so each file is first opened with
-    `vae.preprocess.open_image`, which refuses images above `MAX_IMAGE_SIDE` from the header.
+    `composite`, each the canvas size) or as blobs posted beforehand (`payload.id`); the stock
+    component decodes every one of them in full. Through the API anyone can send a 10000 x 10000
+    PNG of a few kilobytes, so each file's size is first read from its header (`image_size`):
+    at most MAX_DRAWING_SIDE pixels per side and MAX_DRAWING_PIXELS in all. Files must have been
+    uploaded (`check_file_dict` in the data model, `uploaded_path` here).
     """
 
     data_model = Drawing
@@ -318,34 +418,89 @@ class DigitSketchpad(gr.Sketchpad):
     def get_block_name(self) -> str:
         return "imageeditor"
 
-    def preprocess(self, payload: Any) -> dict[str, Any]:
-        if payload is None:
-            raise gr.Error("the drawing is empty: draw a digit first")
-        files: list[Any]
-        if payload.id is not None:
-            cached = self.blob_storage.get(payload.id)
-            files = [] if cached is None else [cached.background, cached.composite, *cached.layers]
-        else:
-            files = [payload.background, payload.composite, *payload.layers]
-        if len(files) > MAX_LAYERS + 2:
-            raise gr.Error(f"the drawing has {len(files) - 2} layers; at most {MAX_LAYERS} are accepted")
-        for file in files:
+    def _parts(self, payload: EditorData) -> list[tuple[str, Any]]:
+        """The drawing's files, named ('background', 'composite', 'layer 1', ...): FileData, or bytes posted as blobs."""
+        source: Any = self.blob_storage.get(payload.id) if payload.id is not None else payload
+        if source is None:
+            return []
+        return [
+            ("background", source.background),
+            ("composite", source.composite),
+            *((f"layer {i}", layer) for i, layer in enumerate(source.layers, 1)),
+        ]
+
+    def check(self, payload: EditorData) -> None:
+        """Refuse a drawing with too many files, files not uploaded, unreadable or too large ones: headers only, nothing decoded."""
+        parts = self._parts(payload)
+        if len(parts) > MAX_LAYERS + 2:
+            raise gr.Error(f"the drawing has {len(parts) - 2} layers; at most {MAX_LAYERS} are accepted")
+        total = 0
+        for part, file in parts:
             if file is None:
                 continue
-            source = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else getattr(file, "path", None)
-            if source is None:
+            if isinstance(file, (bytes, bytearray, memoryview)):
+                source: str | bytes = bytes(file)
+            elif isinstance(getattr(file, "path", None), str):
+                source = uploaded_path(file.path, f"drawing ({part})", (self.GRADIO_CACHE,))
+            else:
                 raise gr.Error("the drawing holds a file without a path")
             try:
-                open_image(source)  # refuses oversized images from the header, unreadable ones on decoding
+                w, h = image_size(source)
             except ImageError as err:
-                raise gr.Error(f"drawing: {err}") from None
+                raise gr.Error(f"drawing ({part}): {err}") from None
+            if w > MAX_DRAWING_SIDE or h > MAX_DRAWING_SIDE:
+                raise gr.Error(
+                    f"drawing ({part}): the file is {w}x{h} pixels; a drawing's files may be at most {MAX_DRAWING_SIDE}x"
+                    f"{MAX_DRAWING_SIDE} (the canvas is 280x280). Send the drawing at its canvas size, or upload it as an image"
+                )
+            total += w * h
+        if total > MAX_DRAWING_PIXELS:
+            raise gr.Error(
+                f"drawing: its files hold {total:,} pixels together; at most {MAX_DRAWING_PIXELS:,} are accepted. "
+                "Send fewer layers, at the canvas size (280x280)"
+            )
+
+    def _forget(self, payload: EditorData) -> None:
+        """Drop the blobs posted for a drawing (the stock `preprocess` does it once it has decoded them)."""
+        if payload.id is not None:
+            self.blob_storage.pop(payload.id, None)
+
+    def _decode(self, payload: EditorData) -> dict[str, Any]:
         try:
-            value = super().preprocess(payload)
+            return super().preprocess(payload)  # type: ignore[return-value]
         except gr.Error:
             raise
         except Exception as err:  # noqa: BLE001 - any decoding failure is reported to the client
-            raise gr.Error(f"the drawing could not be read ({type(err).__name__})") from None
-        return value  # type: ignore[return-value]
+            raise gr.Error(
+                f"the drawing could not be decoded ({type(err).__name__}); it may be truncated: send whole PNG files"
+            ) from None
+        finally:
+            self._forget(payload)
+
+    def preprocess(self, payload: Any) -> dict[str, Any]:
+        if payload is None:
+            raise gr.Error("the drawing is empty: draw a digit first")
+        try:
+            self.check(payload)
+        except gr.Error:
+            self._forget(payload)
+            raise
+        return self._decode(payload)
+
+    def pending(self, payload: EditorData) -> PendingDrawing:
+        """The drawing checked now (`check`) but decoded only if `decode()` is called; its blobs are taken out of
+        `blob_storage` now, so a drawing never decoded leaves nothing behind."""
+        try:
+            self.check(payload)
+        finally:
+            blobs = self.blob_storage.pop(payload.id, None) if payload.id is not None else None
+
+        def decode() -> dict[str, Any]:
+            if blobs is not None:  # put back for the stock preprocess, which reads and removes them
+                self.blob_storage[str(payload.id)] = blobs
+            return self._decode(payload)
+
+        return PendingDrawing(decode)
 
 
 # -- plots --------------------------------------------------------------------------------------

@@ -1,18 +1,23 @@
 """Malformed input sent to the demo's API: every case gets a clear error, and the server keeps serving.
 
 Cases go through gradio_client (wrong types, None, bad files, out-of-range numbers) or, for NaN
-and infinities that gradio_client refuses to encode, as raw JSON to /gradio_api/call/<name>.
-After every case a valid request must still succeed.
+and infinities that gradio_client refuses to encode and for file dicts it would never send (no
+FileData meta, a data: URL, a path that was not uploaded, a FIFO), as raw JSON to
+/gradio_api/call/<name>. After every case a valid request must still succeed.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from demo_server import THIRD_PARTY_WARNINGS, call_raw, demo_url, example
@@ -53,6 +58,8 @@ FILES = {
     ),
     "transparent280.png": lambda: _png((280, 280), "RGBA", (0, 0, 0, 0)),
     "white280.png": lambda: _png((280, 280), "RGBA", (255, 255, 255, 255)),
+    "layer2000.png": lambda: _png((2000, 2000), "RGBA", (0, 0, 0, 0)),  # fine as an image, too large for a drawing
+    "layer1024.png": lambda: _png((1024, 1024), "RGBA", (0, 0, 0, 0)),  # the largest side a drawing's file may have
 }
 
 
@@ -80,13 +87,13 @@ class File:
 
 
 class Drawing:
-    """A sketchpad value whose composite (and optionally background / layers) are files."""
+    """A sketchpad value whose composite (and optionally background / layers) are files; the layers are `layer` (default: a digit)."""
 
-    def __init__(self, composite: str | None, background: str | None = None, layers: int = 0) -> None:
-        self.composite, self.background, self.layers = composite, background, layers
+    def __init__(self, composite: str | None, background: str | None = None, layers: int = 0, layer: str | None = None) -> None:
+        self.composite, self.background, self.layers, self.layer = composite, background, layers, layer or str(example(1))
 
     def __repr__(self) -> str:
-        return f"Drawing({self.composite!r}, {self.background!r}, layers={self.layers})"
+        return f"Drawing({self.composite!r}, {self.background!r}, layers={self.layers}, layer={Path(self.layer).name!r})"
 
 
 def resolve(value: Any, folder: Path) -> Any:
@@ -94,7 +101,7 @@ def resolve(value: Any, folder: Path) -> Any:
         return handle_file(folder / value.name if (folder / value.name).exists() else value.name)
     if isinstance(value, Drawing):
         f = lambda n: None if n is None else handle_file(folder / n if (folder / n).exists() else n)
-        return {"background": f(value.background), "layers": [f(str(example(1)))] * value.layers, "composite": f(value.composite)}
+        return {"background": f(value.background), "layers": [f(value.layer)] * value.layers, "composite": f(value.composite)}
     return value
 
 
@@ -106,7 +113,7 @@ CASES: list[tuple[str, tuple[Any, ...], list[str]]] = [
     ("/reconstruct", (5, "default", 0), ["image file", "handle_file"]),
     ("/reconstruct", ("/etc/passwd", "default", 0), ["image file", "handle_file"]),
     ("/reconstruct", ([1, 2, 3], "default", 0), ["image file"]),
-    ("/reconstruct", ({"url": None}, "default", 0), ["not a readable image"]),
+    ("/reconstruct", ({"url": None}, "default", 0), ["file uploaded to this server", "handle_file"]),
     # images: sizes, modes, content
     ("/reconstruct", (File("huge.png"), "default", 0), ["10000x10000", "4096"]),
     ("/reconstruct", (File("wide.png"), "default", 0), ["5000x20", "4096"]),
@@ -126,13 +133,26 @@ CASES: list[tuple[str, tuple[Any, ...], list[str]]] = [
     ("/drawing_to_image", (None,), ["empty", "draw"]),
     ("/drawing_to_image", ("x",), ["drawing must be a dict"]),
     ("/drawing_to_image", (Drawing(None),), ["empty", "draw"]),
-    ("/drawing_to_image", (Drawing("huge.png"),), ["10000x10000", "4096"]),
+    ("/drawing_to_image", (Drawing("huge.png"),), ["10000x10000", "at most 1024x1024"]),
     ("/drawing_to_image", (Drawing("transparent280.png"),), ["empty"]),
     ("/drawing_to_image", (Drawing("white280.png"),), ["empty"]),
     ("/drawing_to_image", (Drawing("transparent280.png", background="huge.png"),), ["10000x10000"]),
     ("/drawing_to_image", (Drawing("transparent280.png", layers=20),), ["layers", "at most"]),
     ("/drawing_to_image", (Drawing("text.png"),), ["not a readable image"]),
     ("/drawing_to_image", (Drawing("one.png"),), ["too small"]),
+    (
+        "/drawing_to_image",
+        (Drawing("transparent280.png", layers=1, layer="layer2000.png"),),
+        ["layer 1", "2000x2000", "at most 1024x1024"],
+    ),
+    (
+        "/drawing_to_image",
+        (Drawing("layer1024.png", "layer1024.png", 3, "layer1024.png"),),
+        ["5,242,880 pixels", "at most 4,194,304"],
+    ),
+    # the mask painter: checked on every request, even when the damage does not use it
+    ("/damage", (DIGIT, "top half", 0.5, 14, Drawing(None, layers=1, layer="layer2000.png"), 0), ["layer 1", "2000x2000"]),
+    ("/repair", (DIGIT, "top half", 0.5, 14, Drawing("huge.png"), 0, 10), ["composite", "10000x10000"]),
     # models
     ("/sample", ("nope", 4, 1.0, 0), ["model must be one of", "'default'"]),
     ("/sample", (None, 4, 1.0, 0), ["model must be one of"]),
@@ -165,6 +185,8 @@ CASES: list[tuple[str, tuple[Any, ...], list[str]]] = [
     ("/sample", ("default", 4, 1.0, -1), ["seed", "from 0 to 2147483647"]),
     ("/sample", ("default", 4, 1.0, 2**31), ["seed"]),
     ("/sample", ("default", 4, 1.0, 1.5), ["seed", "whole number"]),
+    ("/sample", ("default", 4, 1.0, 10**400), ["seed", "from 0 to 2147483647", "an integer of about 401 digits"]),
+    ("/sample", ("default", -(10**400), 1.0, 0), ["number of samples", "an integer of about 401 digits"]),
     ("/sample_digit", (10, 4, 1.0, 0), ["digit", "from 0 to 9"]),
     ("/sample_digit", (-1, 4, 1.0, 0), ["digit", "from 0 to 9"]),
     ("/sample_digit", (3.5, 4, 1.0, 0), ["digit", "whole number"]),
@@ -205,6 +227,54 @@ RAW_CASES: list[tuple[str, str, list[str]]] = [
 ]
 
 
+# Image files Gradio would not check: dicts without the FileData meta (their path would be opened as it is), data:
+# URLs (decoded whole before any size check). Every endpoint with an image input refuses them before opening anything.
+RAW_FILE = '{"path": "/etc/hostname"}'
+IMAGE_ENDPOINTS = {  # endpoint -> its arguments, IMAGE standing for the image
+    "reconstruct": '[IMAGE, "default", 0]',
+    "interpolate": '[IMAGE, IMAGE, "default", 5, "linear"]',
+    "traverse": '[IMAGE, "default", 0, 1.0, 5]',
+    "damage": '[IMAGE, "top half", 0.5, 14, null, 0]',
+    "repair": '[IMAGE, "top half", 0.5, 14, null, 0, 10]',
+    "classify": "[IMAGE, 100]",
+    "anomaly_score": "[IMAGE]",
+}
+NOT_FILE_DATA = ["file uploaded to this server", "'meta'", "handle_file"]
+FILE_CASES: list[tuple[str, str, list[str]]] = [
+    *((api, args.replace("IMAGE", RAW_FILE), NOT_FILE_DATA) for api, args in IMAGE_ENDPOINTS.items()),
+    ("reconstruct", '[{"path": "/no/such/file.png"}, "default", 0]', NOT_FILE_DATA),
+    ("reconstruct", '[{"path": "/etc/hostname", "meta": {"_type": "gradio.Other"}}, "default", 0]', NOT_FILE_DATA),
+    ("reconstruct", '[{"path": "x.png", "url": "data:image/png;base64,iVBORw0KGgo="}, "default", 0]', NOT_FILE_DATA),
+    (  # with the meta: Gradio's own check
+        "reconstruct",
+        '[{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}, "default", 0]',
+        ["not uploaded"],
+    ),
+    (
+        "drawing_to_image",
+        '[{"background": null, "layers": [], "composite": {"path": "/etc/hostname"}}]',
+        ["each file of a drawing", "handle_file"],
+    ),
+    (
+        "damage",
+        f'[{json.dumps(DIGIT_JSON)}, "top half", 0.5, 14, {{"background": null, "layers": [{RAW_FILE}], "composite": null}}, 0]',
+        ["each file of a drawing", "handle_file"],
+    ),
+]
+
+
+def upload(path: Path) -> str:
+    """`path` uploaded to the demo as a browser does (POST /gradio_api/upload); the server's path of the copy."""
+    with open(path, "rb") as f:
+        r = httpx.post(f"{demo_url()}/gradio_api/upload", files={"files": (path.name, f, "image/png")}, timeout=30)
+    r.raise_for_status()
+    return r.json()[0]
+
+
+def file_json(path: str, **fields: Any) -> str:
+    return json.dumps({"path": path, "meta": {"_type": "gradio.FileData"}, **fields})
+
+
 def still_serving(client: Client) -> None:
     assert client.predict("latent2d", 1, 1.0, 0, api_name="/sample")
 
@@ -231,6 +301,83 @@ def test_raw_bad_numbers_get_a_clear_error(client: Client, api: str, data: str, 
     event, message = call_raw(demo_url(), api, '{"data": ' + data + "}")
     assert event == "error", (event, message)
     assert all(w.lower() in message.lower() for w in words), message
+    still_serving(client)
+
+
+@pytest.mark.parametrize(("api", "data", "words"), FILE_CASES, ids=[f"file-{c[0]}-{i}" for i, c in enumerate(FILE_CASES)])
+def test_files_gradio_would_not_check_are_refused(client: Client, api: str, data: str, words: list[str]) -> None:
+    if "/demo/examples/" in data:  # the valid digit of a case must be uploaded first
+        data = data.replace(str(example(3)), upload(example(3)))
+    event, message = call_raw(demo_url(), api, '{"data": ' + data + "}")
+    assert event == "error", (event, message)  # the old code opened the file and showed it back
+    assert all(w.lower() in message.lower() for w in words), message
+    still_serving(client)
+
+
+def test_a_missing_and_an_existing_file_get_the_same_answer(client: Client) -> None:
+    """No oracle for the server's files: the answer does not depend on whether the path exists, with or without meta."""
+    for body in ('[{{"path": "{}"}}, "default", 0]', '[{{"path": "{}", "meta": {{"_type": "gradio.FileData"}}}}, "default", 0]'):
+        answers = [
+            call_raw(demo_url(), "reconstruct", '{"data": ' + body.format(path) + "}")
+            for path in ("/etc/hostname", "/etc/no-such-file")
+        ]
+        assert answers[0][0] == answers[1][0] == "error"
+        assert answers[0][1] == answers[1][1].replace("/etc/no-such-file", "/etc/hostname"), answers
+
+
+def test_a_fifo_path_does_not_block_a_worker(client: Client, tmp_path: Path) -> None:
+    """The old code opened the FIFO: the worker waited for a writer, for ever (the event stream's heartbeats keep
+    the client waiting too, so the call runs in a thread with a deadline)."""
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    for body in (json.dumps({"path": str(fifo)}), file_json(str(fifo))):
+        answers: list[tuple[str, str]] = []
+        caller = threading.Thread(
+            target=lambda b=body, out=answers: out.append(
+                call_raw(demo_url(), "reconstruct", '{"data": [' + b + ', "default", 0]}')
+            ),
+            daemon=True,
+        )
+        caller.start()
+        caller.join(30)
+        blocked = caller.is_alive()
+        if blocked:  # let the worker go: open the FIFO for writing without blocking, and close it (end of file)
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+            caller.join(30)
+        assert not blocked, "a worker opened the FIFO and waited on it"
+        event, message = answers[0]
+        assert event == "error" and "uploaded" in message, message
+    still_serving(client)
+
+
+def test_a_data_url_is_refused_before_it_is_decoded(client: Client) -> None:
+    """A 6000x6000 PNG of 50 kB as a data: URL: refused unread (the old code let Gradio decode it whole, then refused the
+    decoded 6000x6000 image). With the meta, Gradio replaces `url` by the upload's own (demo/widgets.py checks both)."""
+    out = io.BytesIO()
+    Image.new("L", (6000, 6000)).save(out, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    for api, args in IMAGE_ENDPOINTS.items():
+        event, message = call_raw(
+            demo_url(), api, '{"data": ' + args.replace("IMAGE", json.dumps({"path": "x.png", "url": url})) + "}"
+        )
+        assert event == "error" and all(w in message for w in NOT_FILE_DATA) and "6000" not in message, (api, message)
+    still_serving(client)
+
+
+def test_the_mask_painter_is_decoded_only_for_a_painted_mask(client: Client, tmp_path: Path) -> None:
+    """A painter layer whose header is fine but whose pixels cannot be decoded: ignored by the other damages."""
+    noise = np.random.default_rng(0).integers(0, 256, (280, 280, 4), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noise).save(out, format="PNG")
+    (tmp_path / "cut.png").write_bytes(out.getvalue()[: len(out.getvalue()) // 2])
+    painter = {"background": None, "layers": [handle_file(tmp_path / "cut.png")], "composite": None}
+    _, note = client.predict(handle_file(example(3)), "top half", 0.5, 14, painter, 0, api_name="/damage")
+    assert "392 of 784 pixels missing" in note
+    with pytest.raises(AppError, match="the drawing could not be decoded"):
+        client.predict(handle_file(example(3)), "painted mask", 0.5, 14, painter, 0, api_name="/damage")
     still_serving(client)
 
 

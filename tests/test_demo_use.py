@@ -246,6 +246,11 @@ def test_bad_classify_input_is_refused(uses: Any, gr: Any) -> None:
         uses.classify(None, 100)
 
 
+def test_float_choices_reach_the_handlers_as_the_stored_ones(uses: Any) -> None:
+    assert uses.compress(7, 1, 8.0)[-1] == uses.compress(7, 1, 8)[-1]
+    assert uses.classify(DIGIT, 100.0)[-1] == uses.classify(DIGIT, 100)[-1]
+
+
 # -- anomaly -------------------------------------------------------------------------------------
 def test_the_verdict_flips_at_the_threshold(uses: Any) -> None:
     threshold = json.loads((ROOT / "vae" / "assets" / "anomaly_verdict.json").read_text())["threshold"]
@@ -324,3 +329,15 @@ def test_bad_input_through_the_api(client: Any) -> None:
     ):
         with pytest.raises(Exception, match=_literal(message)):
             client.predict(handle_file(DIGIT), *args, api_name="/repair")
+
+
+def test_a_float_for_a_whole_number_choice_gets_the_stored_choice(client: Any) -> None:
+    """8.0 for the code size and 100.0 for the number of labels: the same answer as 8 and 100 (the handlers look their
+    tables up by str(d), where '8.0' is missing: a KeyError, or 'the classifiers are missing', before the fix)."""
+    from gradio_client import handle_file
+
+    assert client.predict(7, 1, 8.0, api_name="/compress")[-1] == client.predict(7, 1, 8, api_name="/compress")[-1]
+    floats, ints = (client.predict(handle_file(DIGIT), n, api_name="/classify") for n in (100.0, 100))
+    assert floats[1:] == ints[1:] and "with **100 labels**" in floats[-1]
+    with pytest.raises(Exception, match=_literal("code size D must be one of 2, 4, 8, 16, 32, 64, not True")):
+        client.predict(7, 1, True, api_name="/compress")

@@ -89,6 +89,7 @@ class Page:
     ) -> tuple[gr.Image, gr.Examples | None, gr.EventListener]:
         """An image slot for a digit (upload, example picker, or a drawing copied in with a button); elem_ids start with `key`."""
         image = digit_upload(
+            folders=[self.explorer.examples_dir],
             value=self.example(digit),
             label=label,
             sources=["upload", "clipboard"],

@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from uses import CURVE_COLORS, DAMAGES, DEFAULT_STEPS, MAX_REPAIR_STEPS, MAX_SEED, SQUARE_SIZES, Uses
-from widgets import DIGIT_COLORS, CachedImage, CheckedDropdown, CheckedNumber, CheckedRadio, DigitSketchpad, checked_slider
+from widgets import (
+    DIGIT_COLORS,
+    CachedImage,
+    CheckedDropdown,
+    CheckedNumber,
+    CheckedRadio,
+    DigitSketchpad,
+    PendingDrawing,
+    checked_slider,
+)
 
 if TYPE_CHECKING:
     from tabs.page import Page
@@ -36,10 +45,12 @@ OOD_KINDS = {
 
 
 class MaskPainter(DigitSketchpad):
-    """The mask painter: a size-checked sketchpad that passes an untouched value (None) on, since most damages ignore it."""
+    """The mask painter: a sketchpad whose files are checked on every request (headers only) but decoded only for the
+    damage "painted mask", which `uses_repair.painted_mask` decodes (`PendingDrawing`); most damages ignore it. An
+    untouched value (None) is passed on."""
 
-    def preprocess(self, payload: Any) -> dict[str, Any] | None:
-        return None if payload is None else super().preprocess(payload)
+    def preprocess(self, payload: Any) -> PendingDrawing | None:
+        return None if payload is None else self.pending(payload)
 
 
 def picture(label: str, elem_id: str, height: int = 150, **kwargs: Any) -> CachedImage:
