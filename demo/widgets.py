@@ -21,7 +21,6 @@ import secrets
 import stat
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,10 @@ from gradio.components.image_editor import EditorData
 from gradio.data_classes import FileData, ImageData
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_file_obj_with_meta
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import model_validator
 
-from vae.preprocess import ImageError
+from vae.preprocess import ImageError, image_size
 
 MAX_LAYERS = 8  # layers a drawing may hold; each one is decoded by Gradio
 MAX_DRAWING_SIDE = 1024  # pixels per side of each file of a drawing: the canvases are 280x280 (up to 3.6x on dense screens)
@@ -381,19 +380,6 @@ def checked_slider(
     return slider
 
 
-def image_size(source: str | bytes) -> tuple[int, int]:
-    """The (width, height) an image file's header declares, its pixels not decoded; an ImageError if it is no image."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked by the caller
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-                return image.size
-    except Image.DecompressionBombError:
-        raise ImageError("the image is far too large (over 178 million pixels)") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ImageError(f"not a readable image ({type(err).__name__}); send PNG files") from None
-
-
 @dataclass(frozen=True)
 class PendingDrawing:
     """A drawing whose files passed `DigitSketchpad.check` but are not decoded yet: `decode()` gives the sketchpad's
@@ -445,7 +431,7 @@ class DigitSketchpad(gr.Sketchpad):
             else:
                 raise gr.Error("the drawing holds a file without a path")
             try:
-                w, h = image_size(source)
+                w, h = image_size(source, f"a drawing's files may be at most {MAX_DRAWING_SIDE}x{MAX_DRAWING_SIDE} pixels")
             except ImageError as err:
                 raise gr.Error(f"drawing ({part}): {err}") from None
             if w > MAX_DRAWING_SIDE or h > MAX_DRAWING_SIDE:

@@ -45,15 +45,7 @@ def open_image(source: str | os.PathLike[str] | bytes | Image.Image | np.ndarray
     if isinstance(source, Image.Image):
         _check_size(source.size, max_side)
         return source
-    try:
-        with warnings.catch_warnings():
-            # PIL warns above ~89 Mpixels (and raises above twice that); our own, lower limit is checked next.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
-    except Image.DecompressionBombError:
-        raise ImageError(f"the image is far too large; the limit is {max_side} pixels per side. Crop or scale it down") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ImageError(f"not a readable image ({type(err).__name__}); upload a PNG or JPEG of a digit") from None
+    image = _open_header(source, f"the limit is {max_side} pixels per side")
     try:
         _check_size(image.size, max_side)  # header only: nothing decoded yet
         image.load()
@@ -64,6 +56,28 @@ def open_image(source: str | os.PathLike[str] | bytes | Image.Image | np.ndarray
         image.close()
         raise ImageError(f"the image could not be decoded ({err}); it may be truncated") from None
     return image
+
+
+def image_size(source: str | os.PathLike[str] | bytes, limit: str = "crop or scale it down") -> tuple[int, int]:
+    """The (width, height) an image file's header declares, its pixels not decoded; an ImageError if it is no image.
+
+    `limit` says, in the message for an image beyond PIL's own bound (about 178 million pixels), what is accepted.
+    """
+    with _open_header(source, limit) as image:
+        return image.size
+
+
+def _open_header(source: str | os.PathLike[str] | bytes, limit: str) -> Image.Image:
+    """The image opened lazily (PIL reads the header, not the pixels), or an ImageError naming `limit`."""
+    try:
+        with warnings.catch_warnings():
+            # PIL warns above ~89 Mpixels (and raises above twice that); the caller's own, lower limit is checked next.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
+    except Image.DecompressionBombError:
+        raise ImageError(f"the image is far too large; {limit}. Crop or scale it down") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ImageError(f"not a readable image ({type(err).__name__}); upload a PNG or JPEG of a digit") from None
 
 
 def _check_size(size: tuple[int, int], max_side: int) -> None:
