@@ -35,7 +35,6 @@ and prints the numbers.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,6 @@ from typing import Any
 import torch
 
 import vae
-from vae.checkpoint import resolve_model_dir
 from vae.classifier import Classifier, load_classifier
 from vae.diagnostics import ACTIVE_THRESHOLD
 from vae.hierarchical import HierarchicalVAE
@@ -85,10 +83,7 @@ def ancestral_means(model: HierarchicalVAE, rows: int, draws: int, seed: int = 0
     generator = torch.Generator().manual_seed(seed)
     model.eval()
     z2 = model.prior.sample(rows, 1.0, generator)  # (R, D2)
-    mu, logvar = model.lower_prior(z2)  # (R, D1)
-    eps = torch.randn((draws, *mu.shape), generator=generator)  # (D, R, D1)
-    z1 = mu + (0.5 * logvar).exp() * eps  # (D, R, D1)
-    means = model.likelihood.mean(model.decode_lower(z1.flatten(0, 1), z2.expand(draws, *z2.shape).flatten(0, 1)))
+    means = model.sample_lower(z2.expand(draws, *z2.shape).flatten(0, 1), 1.0, generator)  # (D * R, C, H, W)
     return means.view(draws, rows, *means.shape[1:]).transpose(0, 1)  # (R, D, C, H, W)
 
 
@@ -144,12 +139,6 @@ def measure(model: HierarchicalVAE, test: vae.MNIST, classifier: Classifier, row
     }
 
 
-def _sha256(name: str) -> str:
-    folder = resolve_model_dir(name)
-    weights = folder / "model.safetensors"
-    return hashlib.sha256(weights.read_bytes()).hexdigest()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default="hierarchical")
@@ -163,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--rows and --draws must each be at least 2 (the variances need two draws)")
     model = vae.load(args.model)
     result = measure(model, vae.load_mnist(False, args.data_root), load_classifier(), args.rows, args.draws, args.seed)
-    result["weights_sha256"] = _sha256(args.model)
+    result["weights_sha256"] = vae.checkpoint.weights_sha256(args.model)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**saved, args.model: result}, indent=2) + "\n")

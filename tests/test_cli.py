@@ -424,7 +424,7 @@ def test_evaluate_on_the_validation_split(gaussian_run: dict, mnist_root: Path, 
     results = _results(out)
     held_out = gaussian_run["train"].images[-200:][:40]  # the first 40 of the last 200, as gray levels
     expected = vae.evaluate(vae.load(run), held_out, k=4, seed=0)
-    assert results["split"] == "val" and results["num_images"] == 40
+    assert results["split"] == "val" and results["num_images"] == 40 and results["weights_sha256"] == vae.weights_sha256(run)
     assert results["val_nll"] == pytest.approx(expected["test_nll"]) and results["val_elbo"] == pytest.approx(expected["test_elbo"])
     assert not any(key.startswith("test_") for key in results)
     exported = tmp_path / "exported"

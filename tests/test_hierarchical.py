@@ -260,6 +260,40 @@ def test_samples_and_sampling_are_repeatable_with_a_generator() -> None:
     assert torch.equal(w1, w2)
 
 
+def test_ancestral_samples_draw_the_lower_layer_given_the_top_one() -> None:
+    """`sample_lower` decodes z1 = mu_p(z2) + temperature * sigma_p(z2) * eps; `sample_images` is it at z2 ~ p(z2), and
+    `vae.sample_images` dispatches to it (a one-layer VAE's decodes prior codes, as before)."""
+    model = vae.build_model(ModelConfig(kind="hvae", latent_dim=2, lower_latent_dim=3, hidden=(16,), lower_hidden=(8,))).eval()
+    z2 = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    mu, logvar = model.lower_prior(z2)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(1))
+    expected = torch.sigmoid(model.decode_lower(mu + 0.5 * (0.5 * logvar).exp() * eps, z2))  # a Bernoulli decoder's mean
+    assert torch.allclose(model.sample_lower(z2, 0.5, torch.Generator().manual_seed(1)), expected, atol=1e-6)
+    assert torch.allclose(model.sample_lower(z2, 0.0), torch.sigmoid(model.decode(z2)), atol=1e-6)  # z1 at its mean
+    one = model.sample_images(6, 0.7, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    assert torch.equal(one, model.sample_lower(model.prior.sample(6, 0.7, g), 0.7, g))
+    assert torch.equal(vae.sample_images(model, 6, 0.7, torch.Generator().manual_seed(2)), one)
+    flat = vae.build_model(ModelConfig(kind="vae", latent_dim=2, hidden=(16,))).eval()
+    z = flat.prior.sample(6, 0.7, torch.Generator().manual_seed(2))
+    assert torch.equal(vae.sample_images(flat, 6, 0.7, torch.Generator().manual_seed(2)), vae.decode_images(flat, z))
+
+
+def test_rows_share_a_top_code_and_start_at_the_lower_layers_mean() -> None:
+    model = vae.build_model(ModelConfig(kind="hvae", latent_dim=2, lower_latent_dim=3, hidden=(16,), lower_hidden=(8,),
+                                        prior_components=3)).eval()
+    grid = model.sample_rows(4, 5, torch.Generator().manual_seed(0))
+    assert grid.shape == (4, 6, 1, 28, 28)
+    g = torch.Generator().manual_seed(0)
+    z2 = model.prior.sample(4, 1.0, g)
+    assert torch.allclose(grid[:, 0], torch.sigmoid(model.decode(z2)), atol=1e-6)
+    expected = model.sample_lower(z2.repeat_interleave(5, 0), 1.0, g).view(4, 5, 1, 28, 28)  # row r: 5 draws at z2[r]
+    assert torch.equal(grid[:, 1:], expected)
+    assert not torch.equal(grid[0, 1], grid[0, 2])  # the lower layer is drawn
+    with pytest.raises(ValueError, match="draws must be at least 1"):
+        model.sample_rows(2, 0)
+
+
 def test_the_beta_weight_applies_to_both_kl_terms() -> None:
     model = linear_model(exact=False)
     t1, t0 = (model(image(10), beta=b, generator=torch.Generator().manual_seed(0)) for b in (1.0, 0.25))

@@ -84,6 +84,19 @@ def test_export_records_the_validation_numbers_the_model_was_chosen_on(run_folde
     assert not (tmp_path / "refused").exists()
 
 
+def test_export_refuses_a_record_of_other_weights(run_folder: Path, tmp_path: Path) -> None:
+    """`vae evaluate` writes the SHA-256 of the weights it scored; an export checks it (records without one pass)."""
+    weights = vae.weights_sha256(run_folder)
+    own = {"split": "test", "test_nll": 100.0, "weights_sha256": weights}
+    assert Run.load(run_folder).export(tmp_path / "model", own, {"split": "val", "weights_sha256": weights}).evaluation == own
+    other = {"model": "runs/other/checkpoint", "weights_sha256": "0" * 64}
+    with pytest.raises(ValueError, match=r"the evaluation scores other weights than .* \(runs/other/checkpoint\): evaluate this run"):
+        Run.load(run_folder).export(tmp_path / "refused", {"split": "test", **other})
+    with pytest.raises(ValueError, match="the validation record scores other weights"):
+        Run.load(run_folder).export(tmp_path / "refused", None, {"split": "val", **other})
+    assert not (tmp_path / "refused").exists()
+
+
 def test_a_fine_tuned_run_keeps_each_earlier_stages_validation(run_folder: Path, data, tmp_path: Path) -> None:
     import shutil
 

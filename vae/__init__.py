@@ -28,7 +28,7 @@ from .features import (
 from .hierarchical import HierarchicalTerms, HierarchicalVAE
 from .hub import from_pretrained
 from .impute import ImputationStep, add_noise, check_mask, impute, impute_steps, make_mask, missing_log_likelihood
-from .latent import decode_images, lerp, manifold_grid, sample_prior, slerp, traverse
+from .latent import decode_images, lerp, manifold_grid, sample_images, sample_prior, slerp, traverse
 from .linear import PCA, PPCA, fit_pca, fit_ppca
 from .models import VAE, Autoencoder, EncoderDecoder, NotVariationalError, build_model, num_parameters
 from .movie import write_movie
@@ -122,6 +122,7 @@ __all__ = [
     "quadrature_log_px",
     "resolve_data_root",
     "roc_curve",
+    "sample_images",
     "sample_prior",
     "save_model",
     "score_function_gradient",

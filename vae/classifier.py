@@ -110,8 +110,7 @@ def conditional_accuracy(model: nn.Module, classifier: Classifier, per_digit: in
 @torch.no_grad()
 def confident_fraction(model: nn.Module, classifier: Classifier, n: int = 1000, threshold: float = 0.9, temperature: float = 1.0, seed: int = 0) -> dict[str, float]:
     """The fraction of prior samples the classifier recognises with confidence >= `threshold`."""
-    from .latent import decode_images
+    from .latent import sample_images
 
-    z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))
-    _, confidence = classifier.predict(decode_images(model, z))
+    _, confidence = classifier.predict(sample_images(model, n, temperature, torch.Generator().manual_seed(seed)))
     return {"confident_fraction": (confidence >= threshold).float().mean().item(), "mean_confidence": confidence.mean().item()}

@@ -301,7 +301,7 @@ def _say_distributed(config: Any, main: bool) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load, resolve_model_dir
+    from .checkpoint import load, resolve_model_dir, weights_sha256
     from .config import save_json
     from .datasets import check_labels, load_dataset, recorded_dataset
     from .evaluation import evaluate, evaluation_images
@@ -328,8 +328,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = evaluate(model, images, split.labels, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
     if args.split == "val":  # the same numbers, named for the images they score
         results = {("val_" + key[5:] if key.startswith("test_") else key): value for key, value in results.items()}
-    results = {"model": str(resolve_model_dir(args.model)), "split": args.split, **results, **_data_note(model.config),
-               "command": _command_line()}
+    results = {"model": str(resolve_model_dir(args.model)), "weights_sha256": weights_sha256(args.model), "split": args.split,
+               **results, **_data_note(model.config), "command": _command_line()}
     print(json.dumps(results, indent=2))
     if args.out:
         save_json(args.out, results)
@@ -350,8 +350,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
     from .checkpoint import load
-    from .hierarchical import HierarchicalVAE
-    from .latent import decode_images, sample_prior
+    from .latent import decode_images, sample_images, sample_prior
     from .models import VAE
 
     if not 1 <= args.n <= 1024:
@@ -366,10 +365,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--digit picks the class of a conditional model's samples; {args.model} is a {model.config.kind} "
                          "model, which draws every class: drop --digit")
     generator = torch.Generator().manual_seed(args.seed)
-    if isinstance(model, HierarchicalVAE):  # ancestral samples: z2 ~ p(z2), then z1 ~ p(z1 | z2)
-        images = model.sample_images(args.n, args.temperature, generator).cpu()
-    elif isinstance(model, VAE):
-        images = decode_images(model, model.prior.sample(args.n, args.temperature, generator), y)
+    if isinstance(model, VAE):  # a hierarchical VAE's samples are ancestral: z2 ~ p(z2), then z1 ~ p(z1 | z2)
+        images = sample_images(model, args.n, args.temperature, generator, y)
     else:  # an autoencoder has no prior: codes from N(0, I), which shows what its unorganised space decodes to
         images = decode_images(model, sample_prior(args.n, model.config.latent_dim, args.temperature, generator), y)
     save_image(images, args.out, nrow=int(args.n**0.5 + 0.999))

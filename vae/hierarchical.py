@@ -172,10 +172,31 @@ class HierarchicalVAE(VAE):
     @torch.no_grad()
     def sample_images(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """Ancestral samples shown as decoder means: z2 ~ p(z2), z1 ~ p(z1 | z2) (spread times `temperature`): -> (n, C, H, W)."""
-        z2 = self.prior.sample(n, temperature, generator)  # (n, D2)
+        return self.sample_lower(self.prior.sample(n, temperature, generator), temperature, generator)
+
+    @torch.no_grad()
+    def sample_lower(self, z2: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """Decoder means at given top codes z2 (n, D2) and lower codes z1 ~ p(z1 | z2) (spread times `temperature`): -> (n, C, H, W).
+
+        Repeating one top code shows what the lower layer alone varies.
+        """
         mu, logvar = self.lower_prior(z2)  # (n, D1)
         eps = draws.randn(mu.shape, mu, generator)
         return self.likelihood.mean(self.decode_lower(mu + temperature * (0.5 * logvar).exp() * eps, z2))
+
+    @torch.no_grad()
+    def sample_rows(self, rows: int, draws: int, generator: torch.Generator | None = None) -> Tensor:
+        """What each layer holds: `rows` top codes z2 ~ p(z2), each decoded with z1 at the mean of p(z1 | z2) and then
+        with `draws` lower codes z1 ~ p(z1 | z2): -> (rows, 1 + draws, C, H, W) decoder means.
+
+        What stays along a row is the top layer's; what changes is the lower layer's.
+        """
+        if draws < 1:
+            raise ValueError(f"draws must be at least 1, not {draws}")
+        z2 = self.prior.sample(rows, 1.0, generator)  # (R, D2)
+        mean = self.likelihood.mean(self.decode(z2))  # (R, C, H, W): z1 at the mean of p(z1 | z2)
+        drawn = self.sample_lower(z2.repeat_interleave(draws, 0), 1.0, generator)  # (R * draws, C, H, W)
+        return torch.cat([mean[:, None], drawn.view(rows, draws, *mean.shape[1:])], 1)
 
     # -- the bounds -----------------------------------------------------------------------------------
     def forward(

@@ -111,6 +111,24 @@ def decode_images(model: EncoderDecoder, z: torch.Tensor, y: torch.Tensor | None
     return model.decoder_mean(z.to(device), y).cpu()  # pixel probabilities, or a Gaussian decoder's means in [0, 1]
 
 
+@torch.no_grad()
+def sample_images(model: EncoderDecoder, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+                  y: torch.Tensor | None = None) -> torch.Tensor:
+    """n samples from a VAE's prior, shown as decoder means: -> (n, C, H, W) in [0, 1].
+
+    A one-layer VAE decodes z ~ p(z) (given the labels y for a conditional one); a hierarchical VAE's
+    samples are ancestral, z2 ~ p(z2) and then z1 ~ p(z1 | z2)
+    ([`HierarchicalVAE.sample_images`][vae.hierarchical.HierarchicalVAE.sample_images]): decoding z2 alone
+    would put z1 at the mean of p(z1 | z2) and show smoother digits than the model draws. `temperature`
+    scales the spread of every layer.
+    """
+    from .hierarchical import HierarchicalVAE  # the hierarchical model builds on the one-layer ones
+
+    if isinstance(model, HierarchicalVAE):
+        return model.sample_images(n, temperature, generator).cpu()
+    return decode_images(model, model.prior.sample(n, temperature, generator), y)
+
+
 def _check_steps(steps: int) -> None:
     if steps < 2:
         raise ValueError(f"interpolation needs at least 2 steps, not {steps}")

@@ -26,6 +26,7 @@ from .checkpoint import (
     load_metrics,
     resolve_model_dir,
     save_model,
+    weights_sha256,
 )
 from .config import read_jsonl, save_json, write_jsonl
 from .models import num_parameters
@@ -164,7 +165,8 @@ class Run:
 
         Raises:
             ValueError: an evaluation of the validation split as `evaluation`, or of another split as
-                `validation`, or a `dest` that must not be overwritten.
+                `validation`, a record of other weights (its `weights_sha256`, which `vae evaluate` writes), or a
+                `dest` that must not be overwritten.
             CheckpointError: a run without a finished epoch, or unreadable weights.
         """
         self.check_export_folder(dest, force)
@@ -176,6 +178,11 @@ class Run:
             raise ValueError(f"the validation record scores the {validation.get('split', 'test')} split: give the output of "
                              "`vae evaluate RUN --split val --out FILE` (the numbers the model was chosen on)")
         resolve_model_dir(self.folder)  # a clear error for a folder that is not a run
+        weights = weights_sha256(self.folder)
+        for label, record in (("evaluation", evaluation), ("validation record", validation)):
+            if record is not None and record.get("weights_sha256", weights) != weights:  # older records carry no hash
+                raise ValueError(f"the {label} scores other weights than {self.folder}'s ({record.get('model', 'another model')}): "
+                                 f"evaluate this run (`vae evaluate {self.folder} ...`) and export with that file")
         stages, curve = self.stages(), self.curve()  # read before dest is written: it may be the starting model's folder
         if evaluation is not None:
             stages[-1] = replace(stages[-1], evaluation=evaluation)
