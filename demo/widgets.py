@@ -29,8 +29,10 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from fastapi import HTTPException
+from gradio.components.base import server
 from gradio.components.image_editor import EditorData
-from gradio.data_classes import FileData, ImageData
+from gradio.data_classes import DataWithFiles, FileData, ImageData
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_file_obj_with_meta
 from PIL import Image
@@ -41,6 +43,8 @@ from vae.preprocess import ImageError, image_size
 MAX_LAYERS = 8  # layers a drawing may hold; each one is decoded by Gradio
 MAX_DRAWING_SIDE = 1024  # pixels per side of each file of a drawing: the canvases are 280x280 (up to 3.6x on dense screens)
 MAX_DRAWING_PIXELS = 4 * MAX_DRAWING_SIDE**2  # all the files of one drawing together (the page sends three)
+MAX_BLOB_BYTES = 4 << 20  # one file of a drawing posted as a blob (a 1024x1024 RGBA PNG compresses far below this)
+MAX_PENDING_BYTES = 64 << 20  # blobs posted for drawings not yet submitted, over all sessions; the oldest go first
 MAX_EXACT_INT = 2**53  # larger whole numbers are refused: no setting needs them, and floats cannot hold them exactly
 FILE_META = {"_type": "gradio.FileData"}  # what marks a dict as a file for Gradio, which then checks it was uploaded
 SEND_A_FILE = "upload it and send the file data Gradio returns (with gradio_client: handle_file('digit.png'))"
@@ -388,6 +392,12 @@ class PendingDrawing:
     decode: Callable[[], dict[str, Any]]
 
 
+def _blob_bytes(blobs: Any) -> int:
+    """The bytes of a drawing's posted files (`EditorDataBlobs`)."""
+    files = [blobs.background, blobs.composite, *blobs.layers]
+    return sum(len(f) for f in files if isinstance(f, (bytes, bytearray)))
+
+
 class DigitSketchpad(gr.Sketchpad):
     """A sketchpad whose files are checked from their headers before Gradio decodes them.
 
@@ -445,6 +455,35 @@ class DigitSketchpad(gr.Sketchpad):
                 f"drawing: its files hold {total:,} pixels together; at most {MAX_DRAWING_PIXELS:,} are accepted. "
                 "Send fewer layers, at the canvas size (280x280)"
             )
+
+    @server
+    def accept_blobs(self, data: DataWithFiles) -> None:
+        """Gradio's upload of a drawing's files before the drawing is submitted, bounded.
+
+        The stock handler takes a layer index as given (index 10**9 allocates a list of 10**9 entries) and
+        keeps every posted file until a drawing with that id is submitted, which an API client never needs
+        to do. Here a file is a background, a composite or one of MAX_LAYERS layers of at most
+        MAX_BLOB_BYTES; once the pending files pass MAX_PENDING_BYTES in all, the oldest drawings' are
+        dropped (a browser that submits one later gets "the drawing is empty" and can draw again).
+        """
+        kind, index, files = data.data.get("type"), data.data.get("index"), data.files
+        if kind not in ("background", "composite", "layer"):
+            raise HTTPException(400, f"a drawing's file is a background, a composite or a layer, not {kind!r}")
+        if kind == "layer":
+            try:
+                index = int(index)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise HTTPException(400, f"a layer's index must be a whole number, not {index!r}") from None
+            if not 0 <= index < MAX_LAYERS:
+                raise HTTPException(400, f"a drawing holds at most {MAX_LAYERS} layers: the index must be from 0 to "
+                                         f"{MAX_LAYERS - 1}, not {index}")
+        if len(files) != 1 or len(files[0][1]) > MAX_BLOB_BYTES:
+            raise HTTPException(413, f"send one file of at most {MAX_BLOB_BYTES >> 20} MB per request")
+        super().accept_blobs(data)
+        drawing = str(data.data.get("id"))
+        while sum(map(_blob_bytes, self.blob_storage.values())) > MAX_PENDING_BYTES and len(self.blob_storage) > 1:
+            oldest = next(key for key in self.blob_storage if key != drawing)
+            self.blob_storage.pop(oldest, None)
 
     def _forget(self, payload: EditorData) -> None:
         """Drop the blobs posted for a drawing (the stock `preprocess` does it once it has decoded them)."""

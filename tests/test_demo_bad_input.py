@@ -381,6 +381,25 @@ def test_the_mask_painter_is_decoded_only_for_a_painted_mask(client: Client, tmp
     still_serving(client)
 
 
+def test_blob_uploads_of_a_drawing_are_bounded(client: Client) -> None:
+    """Gradio's `accept_blobs` (a sketchpad's files posted before the drawing is submitted) through the HTTP route: a layer
+    index of 10**9 (the stock handler allocated a list that long) and an oversized file are refused; a valid one is kept."""
+    components = httpx.get(f"{demo_url()}/config", timeout=30).json()["components"]
+    sketch = next(c["id"] for c in components if c.get("props", {}).get("elem_id") == "recon-sketch")
+
+    def post(index: str, data: bytes) -> httpx.Response:
+        form = {"type": "layer", "index": index, "id": "probe", "component_id": str(sketch), "session_hash": "probe",
+                "fn_name": "accept_blobs"}
+        return httpx.post(f"{demo_url()}/gradio_api/component_server", data=form, files={"blob": ("blob", data)}, timeout=30)
+
+    huge = post(str(10**9), b"x")
+    assert huge.status_code == 400 and "at most 8 layers" in huge.text, huge.text
+    big = post("0", b"x" * ((4 << 20) + 1))
+    assert big.status_code == 413 and "at most 4 MB" in big.text, big.text
+    assert post("0", b"x" * 100).status_code == 200
+    still_serving(client)
+
+
 def test_there_are_at_least_fifty_cases() -> None:
     assert len(CASES) + len(RAW_CASES) >= 50
 

@@ -229,6 +229,41 @@ def test_posted_blobs_are_checked_and_dropped(widgets: Any) -> None:
     assert sketch.blob_storage == {}
 
 
+def test_blob_uploads_are_bounded(widgets: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`accept_blobs` (Gradio's upload of a drawing's files before it is submitted): a layer index in range, one file of
+    bounded size, and a bounded store whose oldest drawings go first; the browser's uploads are stored as before."""
+    from fastapi import HTTPException
+    from gradio.components.image_editor import EditorData
+    from gradio.data_classes import DataWithFiles
+
+    sketch = widgets.DigitSketchpad(type="pil", image_mode="L")
+    assert sketch.accept_blobs in sketch.server_fns  # what /gradio_api/component_server may call
+
+    def post(kind: str, index: Any, drawing: str, data: bytes) -> None:  # the form fields as gradio's route passes them on
+        form = {"type": kind, "index": "null" if index is None else str(index), "id": drawing, "component_id": "3", "session_hash": "s", "fn_name": "accept_blobs"}
+        sketch.accept_blobs(DataWithFiles(data=form, files=[("blob", data)]))
+
+    post("layer", "0", "a", png((280, 280)))
+    post("composite", "null", "a", png((280, 280)))
+    assert sketch.preprocess(EditorData(id="a"))["composite"].size == (280, 280) and sketch.blob_storage == {}
+    for index, message in (("1000000000", "at most 8 layers: the index must be from 0 to 7, not 1000000000"),
+                           ("-1", "not -1"), ("x", "a layer's index must be a whole number, not 'x'")):
+        with pytest.raises(HTTPException, match=message) as refused:
+            post("layer", index, "b", png((28, 28)))
+        assert refused.value.status_code == 400
+    with pytest.raises(HTTPException, match="a background, a composite or a layer, not 'mask'"):
+        post("mask", None, "b", png((28, 28)))
+    with pytest.raises(HTTPException, match="one file of at most 4 MB") as refused:
+        post("background", None, "b", b"x" * (widgets.MAX_BLOB_BYTES + 1))
+    assert refused.value.status_code == 413 and sketch.blob_storage == {}
+    monkeypatch.setattr(widgets, "MAX_PENDING_BYTES", 3000)
+    for drawing in "cdef":  # 1000 bytes each: the store keeps the newest three
+        post("background", None, drawing, b"x" * 1000)
+    assert list(sketch.blob_storage) == ["d", "e", "f"]
+    post("composite", None, "f", b"x" * 5000)  # one drawing over the budget alone is kept, the others go
+    assert list(sketch.blob_storage) == ["f"]
+
+
 def test_the_pending_drawing_is_decoded_only_when_asked(widgets: Any, uploads: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gradio as gr
     from gradio.components.image_editor import EditorData, EditorDataBlobs
