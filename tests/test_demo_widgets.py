@@ -290,3 +290,5 @@ def test_the_docs_state_the_drawing_limits(widgets: Any) -> None:
     side = widgets.MAX_DRAWING_SIDE
     assert f"a drawing file larger than {side}×{side} pixels" in text
     assert widgets.MAX_DRAWING_PIXELS == 4 * side * side and f"more than 4×{side}×{side} pixels together" in text
+    blobs = f"at most {widgets.MAX_LAYERS} layers, {widgets.MAX_BLOB_BYTES >> 20} MB a file, and {widgets.MAX_PENDING_BYTES >> 20} MB"
+    assert blobs in text
