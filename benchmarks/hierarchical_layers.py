@@ -80,11 +80,8 @@ def layer_activity(model: HierarchicalVAE, images: torch.Tensor, batch_size: int
 @torch.no_grad()
 def ancestral_means(model: HierarchicalVAE, rows: int, draws: int, seed: int = 0) -> torch.Tensor:
     """Decoder means of `draws` lower codes z1 ~ p(z1 | z2) for each of `rows` top codes z2 ~ p(z2): -> (rows, draws, C, H, W)."""
-    generator = torch.Generator().manual_seed(seed)
     model.eval()
-    z2 = model.prior.sample(rows, 1.0, generator)  # (R, D2)
-    means = model.sample_lower(z2.expand(draws, *z2.shape).flatten(0, 1), 1.0, generator)  # (D * R, C, H, W)
-    return means.view(draws, rows, *means.shape[1:]).transpose(0, 1)  # (R, D, C, H, W)
+    return model.sample_rows(rows, draws, torch.Generator().manual_seed(seed))[:, 1:]  # without the column at z1's mean
 
 
 def variance_split(means: torch.Tensor) -> dict[str, float]:

@@ -45,6 +45,7 @@ MAX_DRAWING_SIDE = 1024  # pixels per side of each file of a drawing: the canvas
 MAX_DRAWING_PIXELS = 4 * MAX_DRAWING_SIDE**2  # all the files of one drawing together (the page sends three)
 MAX_BLOB_BYTES = 4 << 20  # one file of a drawing posted as a blob (a 1024x1024 RGBA PNG compresses far below this)
 MAX_PENDING_BYTES = 64 << 20  # blobs posted for drawings not yet submitted, over all sessions; the oldest go first
+MAX_PENDING_DRAWINGS = 1024  # drawings with posted blobs not yet submitted (tiny blobs under many ids stay bounded too)
 MAX_EXACT_INT = 2**53  # larger whole numbers are refused: no setting needs them, and floats cannot hold them exactly
 FILE_META = {"_type": "gradio.FileData"}  # what marks a dict as a file for Gradio, which then checks it was uploaded
 SEND_A_FILE = "upload it and send the file data Gradio returns (with gradio_client: handle_file('digit.png'))"
@@ -463,8 +464,8 @@ class DigitSketchpad(gr.Sketchpad):
         The stock handler takes a layer index as given (index 10**9 allocates a list of 10**9 entries) and
         keeps every posted file until a drawing with that id is submitted, which an API client never needs
         to do. Here a file is a background, a composite or one of MAX_LAYERS layers of at most
-        MAX_BLOB_BYTES; once the pending files pass MAX_PENDING_BYTES in all, the oldest drawings' are
-        dropped (a browser that submits one later gets "the drawing is empty" and can draw again).
+        MAX_BLOB_BYTES; once the pending files pass MAX_PENDING_BYTES in all or belong to more than
+        MAX_PENDING_DRAWINGS drawings, the oldest drawings' are dropped (a browser that submits one later gets "the drawing is empty" and can draw again).
         """
         kind, index, files = data.data.get("type"), data.data.get("index"), data.files
         if kind not in ("background", "composite", "layer"):
@@ -481,7 +482,8 @@ class DigitSketchpad(gr.Sketchpad):
             raise HTTPException(413, f"send one file of at most {MAX_BLOB_BYTES >> 20} MB per request")
         super().accept_blobs(data)
         drawing = str(data.data.get("id"))
-        while sum(map(_blob_bytes, self.blob_storage.values())) > MAX_PENDING_BYTES and len(self.blob_storage) > 1:
+        while len(self.blob_storage) > 1 and (len(self.blob_storage) > MAX_PENDING_DRAWINGS
+                                               or sum(map(_blob_bytes, self.blob_storage.values())) > MAX_PENDING_BYTES):
             oldest = next(key for key in self.blob_storage if key != drawing)
             self.blob_storage.pop(oldest, None)
 

@@ -262,6 +262,11 @@ def test_blob_uploads_are_bounded(widgets: Any, monkeypatch: pytest.MonkeyPatch)
     assert list(sketch.blob_storage) == ["d", "e", "f"]
     post("composite", None, "f", b"x" * 5000)  # one drawing over the budget alone is kept, the others go
     assert list(sketch.blob_storage) == ["f"]
+    monkeypatch.setattr(widgets, "MAX_PENDING_BYTES", 64 << 20)
+    monkeypatch.setattr(widgets, "MAX_PENDING_DRAWINGS", 2)
+    for drawing in "ghi":  # tiny blobs under many ids: the count is bounded too
+        post("background", None, drawing, b"x")
+    assert list(sketch.blob_storage) == ["h", "i"]
 
 
 def test_the_pending_drawing_is_decoded_only_when_asked(widgets: Any, uploads: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFile
 
 from vae import ImageError, to_mnist
-from vae.preprocess import open_image
+from vae.preprocess import image_size, open_image
 
 CANVAS = (480, 360)  # (W, H), larger than the digit and not square
 
@@ -266,3 +266,15 @@ def test_16_bit_and_float_gray_images_keep_their_levels(tmp_path: Path) -> None:
     assert torch.allclose(to_mnist(Image.fromarray(white_on_black.astype(np.float32), mode="F")), reference, atol=1e-6)
     with pytest.raises(ImageError, match="NaN"):
         to_mnist(Image.fromarray(np.full((40, 40), np.nan, dtype=np.float32), mode="F"))
+
+
+
+def test_image_size_reads_the_header_and_names_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`image_size` reads (width, height) without decoding; beyond PIL's own bound the message says what is accepted once."""
+    out = io.BytesIO()
+    Image.new("L", (30, 20)).save(out, format="PNG")
+    assert image_size(out.getvalue()) == (30, 20)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 600 pixels is then "far too large" (over twice the bound)
+    with pytest.raises(ImageError) as err:
+        image_size(out.getvalue())
+    assert str(err.value) == "the image is far too large; PIL opens at most about 178 million pixels. Crop or scale it down"

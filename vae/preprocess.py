@@ -58,7 +58,7 @@ def open_image(source: str | os.PathLike[str] | bytes | Image.Image | np.ndarray
     return image
 
 
-def image_size(source: str | os.PathLike[str] | bytes, limit: str = "crop or scale it down") -> tuple[int, int]:
+def image_size(source: str | os.PathLike[str] | bytes, limit: str = "PIL opens at most about 178 million pixels") -> tuple[int, int]:
     """The (width, height) an image file's header declares, its pixels not decoded; an ImageError if it is no image.
 
     `limit` says, in the message for an image beyond PIL's own bound (about 178 million pixels), what is accepted.
