@@ -21,8 +21,9 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
+from sketchpad import PendingDrawing
 from uses_assets import MAX_SEED, UseAssets, bce_per_pixel, picture
-from widgets import PendingDrawing, check_choice, check_number, to_uint8
+from widgets import check_choice, check_number, to_uint8
 
 import vae
 

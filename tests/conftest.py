@@ -52,3 +52,12 @@ def mnist_test(mnist_root: Path):
     import vae
 
     return vae.load_mnist(False, mnist_root)
+
+
+@pytest.fixture
+def uploads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Gradio's upload folder, moved to a fresh temporary folder (Gradio reads GRADIO_TEMP_DIR on every call)."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    return folder

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import atexit
 import html
+import importlib
+import io
 import os
 import shutil
 import socket
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -149,6 +152,22 @@ def demo_url() -> str:
 def example(digit: int, index: int = 0) -> Path:
     """The index-th shipped example PNG of a digit."""
     return [p for p in EXAMPLES if p.name.startswith(f"{digit}_")][index]
+
+
+def demo_module(name: str) -> Any:
+    """A module of demo/, imported as the demo's modules import each other (demo/ on sys.path while it loads)."""
+    sys.path.insert(0, str(ROOT / "demo"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "demo"))
+
+
+def png(size: tuple[int, int], mode: str = "RGBA") -> bytes:
+    """A blank PNG file of `size` (width, height)."""
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, format="PNG")
+    return out.getvalue()
 
 
 def pixels(path: str | Path) -> np.ndarray:

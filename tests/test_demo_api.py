@@ -278,6 +278,7 @@ def test_space_bundle(tmp_path) -> None:
         "demo/handlers.py",
         "demo/serving.py",
         "demo/widgets.py",
+        "demo/sketchpad.py",
         "demo/live.py",
         "demo/tabs/page.py",
         "demo/tabs/explore.py",

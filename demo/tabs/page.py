@@ -15,7 +15,8 @@ from typing import Any
 
 import gradio as gr
 from handlers import IMAGE_MODELS, TRAINED, Explorer
-from widgets import DIGIT_COLORS, CachedImage, CheckedDropdown, CheckedNumber, DigitSketchpad, digit_upload
+from sketchpad import DigitSketchpad
+from widgets import DIGIT_COLORS, CachedImage, CheckedDropdown, CheckedNumber, digit_upload
 
 MAX_SEED = 2**31 - 1
 SHIPPED_INFO = "shipped model"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from sketchpad import DigitSketchpad, PendingDrawing
 from uses import CURVE_COLORS, DAMAGES, DEFAULT_STEPS, MAX_REPAIR_STEPS, MAX_SEED, SQUARE_SIZES, Uses
 from widgets import (
     DIGIT_COLORS,
@@ -27,8 +28,6 @@ from widgets import (
     CheckedDropdown,
     CheckedNumber,
     CheckedRadio,
-    DigitSketchpad,
-    PendingDrawing,
     checked_slider,
 )
 
