@@ -173,6 +173,7 @@ def endpoint_calls(handle_file: Any, drawing: Path, default_model: str) -> dict[
         "/reconstruct": (a, default_model, 0),
         "/sample": (default_model, 36, 1.0, 0),
         "/sample_digit": (3, 36, 1.0, 0),
+        "/sample_layers": (6, 7, 0),
         "/interpolate": (b, a, default_model, 10, "spherical"),
         "/latent_map": ("latent2d",),
         "/manifold": ("latent2d", 15),

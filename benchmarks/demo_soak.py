@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_latency import APP, endpoint_calls, first_call, load_average, start, stop  # noqa: E402
 
-SEEDED = {"/reconstruct": 2, "/sample": 3, "/sample_digit": 3, "/compare": 1}  # endpoint -> index of its seed argument
+SEEDED = {"/reconstruct": 2, "/sample": 3, "/sample_digit": 3, "/sample_layers": 2, "/compare": 1}  # endpoint -> index of its seed argument
 
 
 def memory_mb(pid: int) -> dict[str, float]:

@@ -18,7 +18,17 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
-from registry import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, MODEL_NAMES, SAMPLING_MODELS, TRAINED, Chosen, unfit
+from registry import (
+    CONDITIONAL_MODEL,
+    HIERARCHICAL_MODEL,
+    IMAGE_MODELS,
+    MAP_MODELS,
+    MODEL_NAMES,
+    SAMPLING_MODELS,
+    TRAINED,
+    Chosen,
+    unfit,
+)
 from scoring import Scoring
 from widgets import RANDOM_CODE, PlotValue, gif_bytes, map_value, plot_value, tile, to_uint8, with_rows
 
@@ -110,17 +120,22 @@ class Explorer(Scoring):
 
     # -- 2. sampling ------------------------------------------------------------------------
     def sample(self, model_name: str, n: int, temperature: float, seed: int, trained: Any = None) -> np.ndarray:
-        """A grid of n decoded samples from the model's prior (z = temperature * eps for the standard normal)."""
+        """A grid of n decoded samples from the model's prior (z = temperature * eps for the standard normal; both
+        layers of a hierarchical VAE, z2 and then z1 given z2)."""
         model = self.resolve(model_name, trained, SAMPLING_MODELS, prior=True).model
-        z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))  # (n, D)
-        return tile(vae.decode_images(model, z), math.ceil(math.sqrt(n)))
+        return tile(vae.sample_images(model, n, temperature, torch.Generator().manual_seed(seed)), math.ceil(math.sqrt(n)))
 
     def sample_digit(self, digit: int, n: int, temperature: float, seed: int) -> np.ndarray:
         """A grid of n samples of one digit from the conditional VAE."""
         model = self.model(CONDITIONAL_MODEL)
-        z = model.prior.sample(n, temperature, torch.Generator().manual_seed(seed))  # (n, D)
         y = torch.full((n,), digit, dtype=torch.long)  # (n,)
-        return tile(vae.decode_images(model, z, y), math.ceil(math.sqrt(n)))
+        return tile(vae.sample_images(model, n, temperature, torch.Generator().manual_seed(seed), y), math.ceil(math.sqrt(n)))
+
+    def sample_layers(self, rows: int, draws: int, seed: int) -> np.ndarray:
+        """What each layer of the hierarchical VAE holds: a grid whose rows each share one top code z2 ~ p(z2); a row's
+        first picture decodes z1 at the mean of p(z1 | z2), the next `draws` draw z1 ~ p(z1 | z2)."""
+        grid = self.model(HIERARCHICAL_MODEL).sample_rows(rows, draws, torch.Generator().manual_seed(seed))  # (R, 1 + D, C, H, W)
+        return tile(grid.flatten(0, 1).cpu(), draws + 1)
 
     # -- 3. interpolation -------------------------------------------------------------------
     def interpolate(
@@ -270,5 +285,5 @@ class Explorer(Scoring):
         return text
 
 
-__all__ = ["CONDITIONAL_MODEL", "IMAGE_MODELS", "MAP_MODELS", "MAX_IMAGE_SIDE", "MODEL_NAMES", "SAMPLING_MODELS", "TRAINED", "Chosen",
+__all__ = ["CONDITIONAL_MODEL", "HIERARCHICAL_MODEL", "IMAGE_MODELS", "MAP_MODELS", "MAX_IMAGE_SIDE", "MODEL_NAMES", "SAMPLING_MODELS", "TRAINED", "Chosen",
            "Explorer", "grid_codes", "point_code", "unfit"]

@@ -31,9 +31,10 @@ import vae
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 SUBSET_FILE = "test_subset.safetensors"
 BETA_MODELS = ("latent2d-beta0.5", "latent2d-beta4")  # latent2d (beta = 1) trained with KL weights 0.5 and 4
-MODEL_NAMES = ("default", "latent2d", *BETA_MODELS, "ae2d", "cvae")
-IMAGE_MODELS = ("default", "latent2d", *BETA_MODELS, "ae2d")  # unconditional models that encode a picture
-SAMPLING_MODELS = ("default", "latent2d", *BETA_MODELS)  # unconditional VAEs: the prior is meaningful
+HIERARCHICAL_MODEL = "hierarchical"  # two stochastic layers; the latent tools work on its top layer
+MODEL_NAMES = ("default", HIERARCHICAL_MODEL, "latent2d", *BETA_MODELS, "ae2d", "cvae")
+IMAGE_MODELS = ("default", HIERARCHICAL_MODEL, "latent2d", *BETA_MODELS, "ae2d")  # unconditional models that encode a picture
+SAMPLING_MODELS = ("default", HIERARCHICAL_MODEL, "latent2d", *BETA_MODELS)  # unconditional VAEs: the prior is meaningful
 MAP_MODELS = ("latent2d", *BETA_MODELS, "ae2d")  # 2-D codes, drawn as a map
 CONDITIONAL_MODEL = "cvae"
 TRAINED = "trained here"  # the menus' value for the session's model from the Train tab
@@ -178,5 +179,5 @@ class Registry:
         return self._cached("classifier", load_classifier)
 
 
-__all__ = ["CONDITIONAL_MODEL", "IMAGE_MODELS", "MAP_MODELS", "MODEL_NAMES", "SAMPLING_MODELS", "TRAINED", "Chosen", "Registry",
+__all__ = ["CONDITIONAL_MODEL", "HIERARCHICAL_MODEL", "IMAGE_MODELS", "MAP_MODELS", "MODEL_NAMES", "SAMPLING_MODELS", "TRAINED", "Chosen", "Registry",
            "unfit"]

@@ -9,8 +9,8 @@ test set and the package's own functions. This hook runs it once per build and
   name fails the build.
 
 During `mkdocs serve` the results are kept in memory and recomputed only when the script, the
-benchmark scripts it imports (`benchmarks/active_units.py`, `benchmarks/elbo_gap.py`, so that a page
-and its benchmark share one definition), the package's source or its shipped weights change.
+benchmark scripts it imports (`benchmarks/active_units.py`, `benchmarks/elbo_gap.py`,
+`benchmarks/hierarchical_layers.py`, `benchmarks/likelihoods.py`, so that a page and its benchmark share one definition), the package's source or its shipped weights change.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ log = logging.getLogger("mkdocs.hooks.figures")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "make_figures.py"
-BENCHMARKS = [ROOT / "benchmarks" / "active_units.py", ROOT / "benchmarks" / "elbo_gap.py"]  # the script imports these
+BENCHMARKS = [ROOT / "benchmarks" / name for name in ("active_units.py", "elbo_gap.py", "hierarchical_layers.py", "likelihoods.py")]  # the script imports these
 FIGURE_DIR = "assets/figures"
 TABLE = re.compile(r"^<!-- table: (\w+) -->$", re.MULTILINE)
 _cache: dict[str, Any] = {}

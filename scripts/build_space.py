@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     (out / "README.md").write_text(CARD.format(sdk_version=args.sdk_version, docs_line=docs_line))
 
     shipped = sorted(p.parent.name for p in (out / "vae" / "pretrained").glob("*/model.safetensors"))
-    missing = sorted({"default", "latent2d", "ae2d", "cvae"} - set(shipped))
+    missing = sorted({"default", "hierarchical", "latent2d", "ae2d", "cvae"} - set(shipped))
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"wrote the Space to {out} ({size / 1e6:.1f} MB); models: {', '.join(shipped) or 'none'}")
     if missing:

@@ -13,7 +13,7 @@ Run it by hand to look at the results:
 
 Names: ae_vs_vae (needs the shipped ae2d and latent2d models), beta (latent2d and its beta variants), binarization, estimators,
 iwae (latent2d), cvae (cvae), training_curves (the history.jsonl of every shipped model), active_units (default),
-samples (default), elbo_gap (latent2d), kl_directions (no model). Data root: the package's (`vae.resolve_data_root()`: $VAE_DATA_ROOT, else ~/.cache/vae-explorer/data).
+samples (default), elbo_gap (latent2d), kl_directions (no model), hierarchical (hierarchical). Data root: the package's (`vae.resolve_data_root()`: $VAE_DATA_ROOT, else ~/.cache/vae-explorer/data).
 Seeds are fixed, so a rerun on the same models reproduces the numbers.
 """
 
@@ -357,7 +357,7 @@ def cvae() -> None:
 # -- training curves of the shipped models ------------------------------------------------------------
 def training_curves() -> None:
     """Each shipped model's per-epoch test loss (and training loss) from its history.jsonl."""
-    order = ("default", "cvae", "ae2d", "latent2d", "latent2d-beta0.5", "latent2d-beta4")
+    order = ("default", "hierarchical", "cvae", "ae2d", "latent2d", "latent2d-beta0.5", "latent2d-beta4")
     names = [n for n in order if n in vae.available_models()]
     cols = min(3, len(names))
     fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(3.6 * cols, 3.4 * math.ceil(len(names) / cols)),
@@ -675,6 +675,45 @@ def likelihood_runs() -> None:
     _write_table("likelihood_runs", rows)
 
 
+# -- what each layer of the shipped hierarchical model holds -----------------------------------------------
+def hierarchical() -> None:
+    """Rows of samples sharing a top code z2 (`HierarchicalVAE.sample_rows`), and the layers' numbers
+    (benchmarks/hierarchical_layers.py's `measure`, on the test set)."""
+    name = "hierarchical"
+    layers = _benchmark("hierarchical_layers")
+    model = vae.load(name)
+    rows, draws = 8, 9
+    grid = model.sample_rows(rows, draws, torch.Generator().manual_seed(0))  # (rows, 1 + draws, 1, 28, 28)
+    fig, axes = plt.subplots(rows, draws + 1, figsize=((draws + 1) * 0.9, rows * 0.95))
+    for r in range(rows):
+        for c in range(draws + 1):
+            ax = axes[r, c]
+            ax.imshow(grid[r, c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("mean $z_1$" if c == 0 else f"draw {c}", fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.08)
+    _save(fig, "hierarchical_layers.png")
+    from vae.classifier import load_classifier
+
+    result = layers.measure(model, _test_set(), load_classifier())
+    t, a, v, c = result["terms"], result["active_units"], result["variance"], result["class_agreement"]
+    _write_table("hierarchical_layers", [
+        "| | top layer $z_2$ | lower layer $z_1$ |",
+        "| --- | ---: | ---: |",
+        f"| KL term (nats per test image) | {t['kl_z2']:.2f} | {t['kl_z1']:.2f} |",
+        f"| active units (threshold {result['threshold']:g}) | {a['z2']} of {a['z2_dim']} | {a['z1']} of {a['z1_dim']} |",
+        f"| share of the samples' pixel variance | {1 - v['lower_share']:.1%} | {v['lower_share']:.1%} |",
+        "",
+        f"The shipped `{name}` on the {result['num_images']:,} binarized test images: −ELBO {t['negative_elbo']:.2f} = "
+        f"reconstruction {t['reconstruction']:.2f} + KL($z_1$) {t['kl_z1']:.2f} + KL($z_2$) {t['kl_z2']:.2f} nats (one posterior "
+        f"sample). Of {result['samples']['rows']} top codes drawn from the prior, with {result['samples']['draws']} lower codes each, "
+        f"two draws sharing a top code get the same label from the shipped classifier {c['same_top_code']:.1%} of the time, "
+        f"against {c['different_top_codes']:.1%} for draws with different top codes. "
+        "`python benchmarks/hierarchical_layers.py` computes the same numbers into `benchmarks/results/hierarchical_layers.json`."])
+
+
 FIGURES_BY_NAME: dict[str, Callable[[], None]] = {
     "ae_vs_vae": ae_vs_vae,
     "beta": beta,
@@ -688,6 +727,7 @@ FIGURES_BY_NAME: dict[str, Callable[[], None]] = {
     "elbo_gap": elbo_gap,
     "kl_directions": kl_directions,
     "likelihood_runs": likelihood_runs,  # benchmarks/likelihoods.py's small models (not shipped), from its JSON
+    "hierarchical": hierarchical,
 }
 
 

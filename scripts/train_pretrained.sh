@@ -16,17 +16,24 @@ train() {  # train NAME ARGS...: start or resume runs/NAME
   fi
 }
 
+validate() {  # validate RUN [EVAL ARGS...]: the validation NLL of runs/RUN (the number a choice between runs is made on)
+  local run=$1; shift
+  [ -f "runs/$run/validation.json" ] || $VAE evaluate "runs/$run" --split val --no-progress --out "runs/$run/validation.json" "$@"
+}
+
 ship() {  # ship RUN NAME [EVAL ARGS...]: evaluate runs/RUN and export it to vae/pretrained/NAME (--force: replacing the shipped one)
   local run=$1 name=$2; shift 2
+  local validation=()  # the validation evaluation the choice was made on, if there is one
+  [ -f "runs/$run/validation.json" ] && validation=(--validation "runs/$run/validation.json")
   if [ "$#" -gt 0 ]; then
     $VAE evaluate "runs/$run" --no-progress --out "runs/$run/evaluation.json" "$@"
-    $VAE export "runs/$run" "vae/pretrained/$name" --force --evaluation "runs/$run/evaluation.json"
+    $VAE export "runs/$run" "vae/pretrained/$name" --force --evaluation "runs/$run/evaluation.json" "${validation[@]}"
   else
-    $VAE export "runs/$run" "vae/pretrained/$name" --force
+    $VAE export "runs/$run" "vae/pretrained/$name" --force "${validation[@]}"
   fi
 }
 
-for name in "${@:-latent2d latent2d-beta0.5 latent2d-beta4 ae2d cvae default}"; do
+for name in "${@:-latent2d latent2d-beta0.5 latent2d-beta4 ae2d cvae default hierarchical}"; do
   for n in $name; do
     case $n in
       latent2d) train latent2d --kind vae --arch mlp --hidden 512 512 --latent-dim 2 --epochs 30 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0
@@ -59,6 +66,14 @@ for name in "${@:-latent2d latent2d-beta0.5 latent2d-beta4 ae2d cvae default}"; 
                 ship default-k256 default -k 5000 --threads 2
                 train default-k128-bf16 --init-from default --prior-lr 1e-3 --objective iwae --iwae-k 128 --iwae-gradient dreg --precision bf16 --epochs 20 --batch-size 128 --lr 1e-4 --lr-schedule cosine --min-lr-ratio 0.05 --seed 8 --threads 2
                 ship default-k128-bf16 default -k 5000 --threads 2 ;;
+      hierarchical)  # two stochastic layers (docs/theory/hierarchical.md); the last 10,000 training images held out for validation.
+                # stage 1: 300 epochs on the k=32 bound with DReG, networks in bfloat16; stage 2: 20 more on the k=128 bound.
+                # Each stage's validation NLL (k=1000) is what the shipped one was chosen on; only that one meets the test set.
+                train hvae --kind hvae --hidden 400 400 --lower-latent-dim 64 --latent-dim 32 --lower-hidden 256 --prior-components 200 --val-size 10000 --objective iwae --iwae-k 32 --iwae-gradient dreg --precision bf16 --epochs 300 --batch-size 128 --lr 1e-3 --lr-schedule cosine --min-lr-ratio 0.05 --seed 0 --threads 2
+                validate hvae -k 1000 --threads 2
+                train hvae-k128 --init-from runs/hvae --prior-lr 1e-3 --objective iwae --iwae-k 128 --iwae-gradient dreg --precision bf16 --epochs 20 --batch-size 128 --lr 1e-4 --lr-schedule cosine --min-lr-ratio 0.05 --val-size 10000 --seed 1 --threads 2
+                validate hvae-k128 -k 1000 --threads 2
+                ship hvae-k128 hierarchical -k 5000 --threads 2 ;;
       *) echo "unknown model $n" >&2; exit 2 ;;
     esac
   done

@@ -26,6 +26,7 @@ EXPLORE_ENDPOINTS = {
     "/reconstruct",
     "/sample",
     "/sample_digit",
+    "/sample_layers",
     "/interpolate",
     "/latent_map",
     "/manifold",
@@ -148,6 +149,21 @@ def test_sample_is_repeatable_and_temperature_zero_is_the_mean(client: Client) -
 def test_sample_digit_grid(client: Client, digit: int) -> None:
     grid = client.predict(digit, 9, 0.8, 0, api_name="/sample_digit")
     assert pixels(grid).shape == (84, 84)
+
+
+def test_rows_of_two_layer_samples_share_their_top_code(client: Client) -> None:
+    """Each row: the decode at the mean of p(z1 | z2), then draws of z1 (`HierarchicalVAE.sample_rows`, tested in
+    test_hierarchical.py); the same seed gives the same grid, and the draws of a row vary less about their mean than
+    the rows' means about theirs (the top code decides the digit)."""
+    rows, draws = 5, 6
+    grid = pixels(client.predict(rows, draws, 3, api_name="/sample_layers"))
+    assert grid.shape == (28 * rows, 28 * (draws + 1))
+    assert np.array_equal(grid, pixels(client.predict(rows, draws, 3, api_name="/sample_layers")))
+    tiles = grid.reshape(rows, 28, draws + 1, 28).transpose(0, 2, 1, 3).astype(float)  # (rows, 1 + draws, 28, 28)
+    assert not np.array_equal(tiles[0, 1], tiles[0, 2])  # the lower layer is drawn, not fixed
+    within = np.mean([np.abs(tiles[r, 1:] - tiles[r, 1:].mean(0)).mean() for r in range(rows)])
+    between = np.abs(tiles[:, 1:].mean(1) - tiles[:, 1:].mean((0, 1))).mean()
+    assert within < between, (within, between)
 
 
 @pytest.mark.parametrize("method", ["spherical", "linear"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from handlers import CONDITIONAL_MODEL, IMAGE_MODELS, MAP_MODELS, SAMPLING_MODELS
+from handlers import CONDITIONAL_MODEL, HIERARCHICAL_MODEL, IMAGE_MODELS, MAP_MODELS, SAMPLING_MODELS
 from widgets import CheckedRadio, checked_slider
 
 from tabs.page import Page, code_map, last_dimension, pixel_image, seed_number
@@ -66,7 +66,7 @@ def sampling_tab(page: Page, tab: gr.Tab) -> None:
     page.intro(
         "Decode codes drawn from the model's prior p(z): N(0, I), or for default a learned mixture of Gaussians. A temperature "
         "below 1 shrinks the codes towards the origin (for the mixture, towards its components' centres): cleaner but less "
-        "varied digits. The conditional VAE draws the digit you ask for.",
+        "varied digits. The hierarchical model draws both of its layers. The conditional VAE draws the digit you ask for.",
         ("theory/elbo.md", "the ELBO"),
         ("theory/cvae.md", "conditional VAE"),
         ("theory/priors.md", "learned priors"),
@@ -91,6 +91,21 @@ def sampling_tab(page: Page, tab: gr.Tab) -> None:
             grid_c = pixel_image("Samples of one digit", 360, "sample-digit-grid")
     button.click(page.explorer.sample, [model, n, temperature, seed, page.trained], grid, api_name="sample")
     button_c.click(page.explorer.sample_digit, [digit, n_c, temperature_c, seed_c], grid_c, api_name="sample_digit")
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown(
+                f"**Two layers** (model `{HIERARCHICAL_MODEL}`): each row is one top code z₂ drawn from the prior p(z₂). "
+                "The first picture of a row decodes the lower code z₁ at the mean of p(z₁ | z₂), the others draw "
+                "z₁ ~ p(z₁ | z₂): what stays along a row is the top layer's, what changes is the lower layer's. "
+                f"Read more: {page.link('theory/hierarchical.md', 'hierarchical VAEs')}"
+            )
+            rows = checked_slider(1, 8, 6, step=1, label="top codes (rows)")
+            draws = checked_slider(1, 9, 7, step=1, label="lower codes per row")
+            seed_l = seed_number()
+            button_l = gr.Button("Sample both layers", variant="primary", elem_id="sample-layers-button")
+        with gr.Column():
+            grid_l = pixel_image("Rows share a top code", 360, "sample-layers-grid")
+    button_l.click(page.explorer.sample_layers, [rows, draws, seed_l], grid_l, api_name="sample_layers")
 
 
 def interpolation_tab(page: Page, tab: gr.Tab) -> None:
