@@ -22,8 +22,9 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "vae", source / "vae", ignore=shutil.ignore_patterns("__pycache__"))
     # Offline: the environment's own setuptools builds it (no isolated build environment to download).
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
-                   check=True, capture_output=True, text=True)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, f"the wheel did not build (needs setuptools>=77, in the test extra):\n{build.stderr[-3000:]}"
     (path,) = out.glob("vae_explorer-*.whl")
     with zipfile.ZipFile(path) as archive:
         yield archive
