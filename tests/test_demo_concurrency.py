@@ -19,7 +19,6 @@ them failed, so the test makes 512; with the cache race, 5 to 18% of all calls f
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
@@ -34,7 +33,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_url, example
+from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_module, demo_url, example
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -137,11 +136,7 @@ def test_identical_outputs_under_concurrent_load() -> None:
 @pytest.fixture(scope="module")
 def widgets():
     """demo/widgets.py, imported under the name the demo's own modules use."""
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        return importlib.import_module("widgets")
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
+    return demo_module("widgets")
 
 
 def test_cache_file_is_written_once_per_period_and_leaves_no_partial_files(widgets, tmp_path: Path, monkeypatch) -> None:
@@ -196,11 +191,7 @@ def test_the_trimming_thread_hands_freed_memory_back(monkeypatch: pytest.MonkeyP
     """`start_trimming` calls malloc_trim(0) on its period, in a daemon thread that a set event ends."""
     import ctypes
 
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        import serving
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
+    serving = demo_module("serving")
     calls = []
 
     class Libc:

@@ -10,9 +10,7 @@ that model (checked against the downloaded weights), while another client gets a
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_url, example, pixels
+from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_module, demo_url, example, pixels
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -33,11 +31,7 @@ NO_MODEL = "train one in the Train tab first"
 def demo() -> Any:
     """The demo's modules, imported as they import each other (demo/ on sys.path): a namespace of the ones used here."""
     torch.set_num_threads(1)
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        modules = {name: importlib.import_module(name) for name in ("handlers", "live", "widgets", "tabs.page")}
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
+    modules = {name: demo_module(name) for name in ("handlers", "live", "widgets", "tabs.page")}
     return type("Demo", (), {k.replace("tabs.", ""): v for k, v in modules.items()})
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from demo_server import ROOT, THIRD_PARTY_WARNINGS, call_raw, pixels
+from demo_server import ROOT, THIRD_PARTY_WARNINGS, call_raw, demo_module, pixels
 from train_server import train_server
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
@@ -34,12 +34,8 @@ IMAGES = 640  # 10 steps per epoch (batches of 64)
 def live():
     """demo/live.py (and demo/tabs/train.py), imported as the demo's own modules import each other (demo/ on sys.path)."""
     torch.set_num_threads(1)
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        importlib.import_module("tabs.train")
-        return importlib.import_module("live")
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
+    demo_module("tabs.train")
+    return demo_module("live")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ Most tests call the handlers directly (one torch thread); the last ones go throu
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_url, example, pixels
+from demo_server import ROOT, THIRD_PARTY_WARNINGS, demo_module, demo_url, example, pixels
 from PIL import Image
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
@@ -31,13 +30,9 @@ DIGIT = str(example(4))  # a shipped test digit
 def demo() -> Any:
     """demo/uses.py (and demo/tabs/use.py), imported as the demo's modules import each other (demo/ on sys.path)."""
     torch.set_num_threads(1)
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        importlib.import_module("handlers")
-        importlib.import_module("tabs.use")
-        return importlib.import_module("uses")
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
+    demo_module("handlers")
+    demo_module("tabs.use")
+    return demo_module("uses")
 
 
 @pytest.fixture(scope="module")
