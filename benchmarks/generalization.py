@@ -5,8 +5,8 @@ each binarized once with the fixed test seed. A model that fits its training ima
 than unseen ones is limited by overfitting (more capacity would not help it); a small gap means the
 model is limited by its capacity or its training time.
 
-A model trained on only the first T training images (`--train-size T`) is also measured on the first N
-training images it never saw (T, T + 1, ...). Held-out training images against its training images is the
+A model trained on only the first T training images (`--train-size T`, or all but a validation split held
+out with `--val-size`) is also measured on the first N training images it never saw (T, T + 1, ...). Held-out training images against its training images is the
 overfitting; test images against held-out ones is how much harder the test split is for the model.
 
 Which network overfits? For the first R images of each split, the encoder's Gaussian q(z | x) is
@@ -32,6 +32,7 @@ import torch
 
 import vae
 from vae.evaluation import log_likelihood
+from vae.runs import trained_on_size
 
 RESULTS = Path(__file__).parent / "results" / "generalization.json"
 REFINE_STEPS, REFINE_SAMPLES, REFINE_LR = 150, 8, 0.03  # Adam steps, posterior samples per step, learning rate
@@ -89,15 +90,15 @@ def _stderr(results: dict[str, Any], a: str, b: str) -> float:
     return (results[a]["nll_stderr"] ** 2 + results[b]["nll_stderr"] ** 2) ** 0.5
 
 
-def train_size(name: str) -> int | None:
-    """How many of the first training images the model `name` was trained on (None: all of them), from the
-    `train_config` of an exported model's metrics.json or of a run checkpoint's state.json."""
-    folder = vae.checkpoint.resolve_model_dir(name)
-    for path in (folder / vae.checkpoint.METRICS, folder / vae.checkpoint.STATE):
-        if path.is_file() and "train_config" in (record := json.loads(path.read_text())):
-            return record["train_config"]["train_size"]
-    return None
-
+def train_size(name: str, num_train: int) -> int | None:
+    """How many of the first training images every training stage of the model `name` saw, when some of the
+    `num_train` were left out (None: it trained on all of them, or it records no training). Each stage trains
+    on its first `train_size` images before its validation split (`vae.runs.trained_on_size`)."""
+    try:
+        size = trained_on_size(name, num_train)
+    except ValueError:  # no record of its training: as if it saw them all (no held-out split is claimed)
+        return None
+    return size if size < num_train else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,9 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models:
         torch.manual_seed(0)
         model = vae.load(name)
-        n_refine = 0 if model.config.is_conditional else args.refine  # the refinement is written for unconditional VAEs
-        size = train_size(name)
-        heldout = None if size is None or size >= len(train.labels) else vae.MNIST(train.images[size:], train.labels[size:])
+        one_layer = not (model.config.is_conditional or isinstance(model, vae.HierarchicalVAE))
+        n_refine = args.refine if one_layer else 0  # the refinement is written for one-layer unconditional VAEs
+        size = train_size(name, len(train.labels))
+        heldout = None if size is None else vae.MNIST(train.images[size:], train.labels[size:])
         result = {"weights_sha256": vae.checkpoint.weights_sha256(name), **measure(model, train, test, args.n, args.k, n_refine, heldout)}
         if heldout is not None:
             result["train_size"] = size

@@ -8,12 +8,13 @@
 - `default`'s test NLL among published numbers on the same protocol;
 - the training stages of `hierarchical` and its test NLL among the published numbers and `default`;
 - `default`'s NLL on training against test images, from `benchmarks/results/generalization.json`
-  (written by `python benchmarks/generalization.py`).
+  (written by `python benchmarks/generalization.py`), and `hierarchical`'s on its training, validation
+  and test images.
 
 Usage: python scripts/model_table.py [--write]
 With --write, replaces the blocks between `<!-- models-table:start -->` and `<!-- models-table:end -->`
 (README.md and docs/models.md) and between the `quality-table`, `default-stages`, `default-references`,
-`hierarchical-stages`, `hierarchical-references`, `generalization` and `commands` markers (docs/models.md); the tests check that the pages hold the
+`hierarchical-stages`, `hierarchical-references`, `generalization`, `hierarchical-generalization` and `commands` markers (docs/models.md); the tests check that the pages hold the
 current tables.
 """
 
@@ -188,20 +189,37 @@ def generalization_table() -> str:
     return "\n".join(rows + (refined if len(refined) > 3 else []) + (heldout if len(heldout) > 3 else []))
 
 
+def split_table(name: str = "hierarchical") -> str:
+    """A model trained beside a held-out split: its bound on the images it trained on, on held-out training images
+    and on test images, with the overfitting (held-out - training) and the test split's difficulty (test - held-out)."""
+    r = json.loads(GENERALIZATION.read_text())[name]
+    n = f"first {r['num_images']:,}"
+    rows = [f"| `{name}`, k = {r['k']} | images | NLL (nats) | ELBO (nats) |", "| --- | --- | ---: | ---: |"]
+    for split, what in (("train", f"{n} of the {r['train_size']:,} it trained on"),
+                        ("heldout", f"{n} of the training images it never saw (its validation split)"),
+                        ("test", f"{n} test images")):
+        rows.append(f"| {split.replace('heldout', 'held out')} | {what} | {r[split]['nll']:.2f} ± {r[split]['nll_stderr']:.2f} "
+                    f"| {r[split]['elbo']:.2f} |")
+    rows += ["", "| difference | NLL (nats) |", "| --- | ---: |",
+             f"| held out − trained on (overfitting) | {r['heldout_gap']:.2f} ± {r['heldout_gap_stderr']:.2f} |",
+             f"| test − held out (the test split's difficulty) | {r['split_gap']:.2f} ± {r['split_gap_stderr']:.2f} |"]
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     models, quality, stages, references = table(), quality_table(), stages_table(), references_table()
     h_stages, h_references = stages_table("hierarchical"), references_table("hierarchical", others=("default",))
-    generalization, commands = generalization_table(), commands_block()
-    print("\n\n\n".join([models, quality, stages, references, h_stages, h_references, generalization, commands]))  # blocks apart by two blank lines
+    generalization, h_generalization, commands = generalization_table(), split_table("hierarchical"), commands_block()
+    print("\n\n\n".join([models, quality, stages, references, h_stages, h_references, generalization, h_generalization, commands]))  # blocks apart by two blank lines
     if args.write:
         write_blocks(ROOT / "README.md", {"models-table": models})
         write_blocks(ROOT / "docs" / "models.md", {"models-table": models, "quality-table": quality, "default-stages": stages,
                                                    "default-references": references, "hierarchical-stages": h_stages,
                                                    "hierarchical-references": h_references, "generalization": generalization,
-                                                   "commands": commands})
+                                                   "hierarchical-generalization": h_generalization, "commands": commands})
 
 
 if __name__ == "__main__":

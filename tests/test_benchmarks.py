@@ -276,23 +276,27 @@ def test_generalization_compares_the_same_estimate_on_both_splits(mnist_root: Pa
         assert refined["amortization_gap"] == pytest.approx(refined["nll_encoder"] - refined["nll_refined"])
 
 
-@pytest.mark.parametrize("record", ["metrics.json", "state.json"])  # an exported model, a run's checkpoint
-def test_generalization_measures_held_out_training_images(mnist_root: Path, tmp_path: Path, record: str) -> None:
+@pytest.mark.parametrize("which", ["run", "exported"])  # a run's checkpoint, an exported model
+def test_generalization_measures_held_out_training_images(mnist_root: Path, tmp_path: Path, which: str) -> None:
     """A model trained on the first T training images is also measured on images T, T + 1, ... of the training split,
     and the gap is split into overfitting (held-out - training) and the test split's difficulty (test - held-out)."""
     import vae
+    from vae.cli import main as vae_main
 
-    model = vae.load("latent2d")
-    vae.save_model(model, tmp_path / "part")
-    (tmp_path / "part" / record).write_text(json.dumps({"train_config": {"train_size": 59_980}}))
+    run = tmp_path / "run"  # trains on the first 300, holds out the last 100: images 300, 301, ... were never seen
+    assert vae_main(["train", "--out", str(run), "--train-size", "300", "--val-size", "100", "--latent-dim", "2", "--hidden", "32",
+                     "--epochs", "1", "--no-progress", "--no-grids", "--seed", "0", "--data-root", str(mnist_root)]) == 0
+    assert vae_main(["export", str(run), str(tmp_path / "exported")]) == 0
+    model = tmp_path / which
     out = tmp_path / "generalization.json"
-    _script("generalization").main([str(tmp_path / "part"), "-n", "10", "-k", "8", "--refine", "0",
+    _script("generalization").main([str(model), "-n", "10", "-k", "8", "--refine", "0",
                                     "--data-root", str(mnist_root), "--out", str(out)])
-    result = json.loads(out.read_text())[str(tmp_path / "part")]
-    assert result["train_size"] == 59_980
+    result = json.loads(out.read_text())[str(model)]
+    assert result["train_size"] == 300
     train = vae.load_mnist(True, mnist_root)
-    unseen = vae.MNIST(train.images[59_980:59_990], train.labels[59_980:59_990])
-    expected = vae.evaluate(model, vae.binarized_test_set(unseen), k=8)
+    unseen = vae.MNIST(train.images[300:310], train.labels[300:310])
+    torch.manual_seed(0)
+    expected = vae.evaluate(vae.load(model), vae.binarized_test_set(unseen), k=8)
     assert result["heldout"]["nll"] == pytest.approx(expected["test_nll"])
     assert result["heldout_gap"] == pytest.approx(result["heldout"]["nll"] - result["train"]["nll"])
     assert result["split_gap"] == pytest.approx(result["test"]["nll"] - result["heldout"]["nll"])

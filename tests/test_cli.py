@@ -462,6 +462,32 @@ def test_a_bernoulli_validation_split_is_binarized_once(tmp_path: Path, mnist_ro
     assert_clean_error(status, err, "evaluate", "was trained on the whole training set (stage 2 of 2)")
 
 
+def test_evaluate_on_the_images_every_stage_trained_on(tmp_path: Path, mnist_root: Path) -> None:
+    """--split train scores the first training images all stages saw (each stage's train_size before its split)."""
+    run = tmp_path / "run"
+    assert vae_cli("train", "--out", run, "--train-size", "300", "--val-size", "100", *SMALL, "--data-root", mnist_root)[0] == 0
+    status, out, err = vae_cli("evaluate", run, "--split", "train", "-k", "4", "--no-progress", "--data-root", mnist_root)
+    assert status == 0, err
+    results = _results(out)
+    trained_on = vae.load_mnist(True, mnist_root).subset(300)
+    expected = vae.evaluate(vae.load(run), vae.binarized_test_set(trained_on), k=4, seed=0)
+    assert results["split"] == "train" and results["num_images"] == 300
+    assert results["train_nll"] == pytest.approx(expected["test_nll"]) and not any(key.startswith("test_") for key in results)
+    # a second stage on fewer images: only those were seen by both
+    tuned = tmp_path / "tuned"
+    assert vae_cli("train", "--out", tuned, "--init-from", run, "--epochs", "1", "--train-size", "120", "--val-size", "100",
+                   "--no-progress", "--no-grids", "--data-root", mnist_root)[0] == 0
+    status, out, err = vae_cli("evaluate", tuned, "--split", "train", "-k", "4", "--no-progress", "--data-root", mnist_root)
+    assert status == 0, err
+    assert _results(out)["num_images"] == 120
+    # without a record of its training, which images it saw is unknown: refused
+    bare = tmp_path / "bare"
+    vae.save_model(vae.load(run), bare)
+    status, _, err = vae_cli("evaluate", bare, "--split", "train", "-k", "4", "--data-root", mnist_root)
+    assert_clean_error(status, err, "evaluate", "has no record of how it was trained")
+    assert "--split train needs a run folder" in err
+
+
 def test_models_without_a_validation_split_are_refused(trained: dict, mnist_root: Path) -> None:
     for model in (trained["run"], trained["exported"], "latent2d"):
         status, _, err = vae_cli("evaluate", model, "--split", "val", "-k", "4", "--data-root", mnist_root)

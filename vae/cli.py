@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="test (or validation) ELBO and NLL (IWAE bound) of a model")
     e.add_argument("model", help="model folder, run folder or shipped model name")
     e.add_argument("-k", "--k", type=int, default=5000, help="importance samples per image (default 5000)")
-    e.add_argument("--split", choices=["test", "val"], default="test",
+    e.add_argument("--split", choices=["test", "val", "train"], default="test",
                    help="test (default): the 10,000 test images; val: the validation split the model's training "
-                        "held out (the last --val-size training images)")
+                        "held out (the last --val-size training images); train: the first training images every "
+                        "stage trained on (beside val, how much the model overfits)")
     e.add_argument("--test-size", type=int, help="evaluate only the first N images of the split (default all)")
     e.add_argument("--batch-size", type=int, default=10, help="images per batch (default 10)")
     e.add_argument("--seed", type=int, default=0)
@@ -305,7 +306,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import save_json
     from .datasets import check_labels, load_dataset, recorded_dataset
     from .evaluation import evaluate, evaluation_images
-    from .runs import held_out_size
+    from .runs import held_out_size, trained_on_size
     from .training import resolve_device
 
     for flag, value in (("-k", args.k), ("--test-size", args.test_size), ("--batch-size", args.batch_size)):
@@ -318,6 +319,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.split == "val":
         val_size = held_out_size(args.model)  # before loading the data: a model without a split is refused at once
         split = load_dataset(dataset, True, args.data_root, args.download, shape).split_off(val_size)[1]
+    elif args.split == "train":
+        train = load_dataset(dataset, True, args.data_root, args.download, shape)
+        split = train.subset(trained_on_size(args.model, len(train)))
     else:
         split = load_dataset(dataset, False, args.data_root, args.download, shape)
     if model.config.is_conditional:
@@ -326,8 +330,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         split = split.subset(args.test_size)
     images = evaluation_images(model.config, split)  # binarized once (Bernoulli) or gray levels (Gaussian)
     results = evaluate(model, images, split.labels, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
-    if args.split == "val":  # the same numbers, named for the images they score
-        results = {("val_" + key[5:] if key.startswith("test_") else key): value for key, value in results.items()}
+    if args.split != "test":  # the same numbers, named for the images they score
+        results = {(f"{args.split}_" + key[5:] if key.startswith("test_") else key): value for key, value in results.items()}
     results = {"model": str(resolve_model_dir(args.model)), "weights_sha256": weights_sha256(args.model), "split": args.split,
                **results, **_data_note(model.config), "command": _command_line()}
     print(json.dumps(results, indent=2))

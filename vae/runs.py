@@ -28,7 +28,7 @@ from .checkpoint import (
     save_model,
     weights_sha256,
 )
-from .config import read_jsonl, save_json, write_jsonl
+from .config import TrainConfig, read_jsonl, save_json, write_jsonl
 from .models import num_parameters
 from .records import (
     COMMAND,
@@ -229,15 +229,8 @@ def starting_record(start: Provenance | None) -> tuple[list[Stage], list[EpochRe
     return stages, [{"stage": 1, **r} for r in curve]  # a one-stage curve is stage 1
 
 
-def held_out_size(model: str | os.PathLike[str]) -> int:
-    """The size of the validation split a model never trained on: the smallest `val_size` of all its training stages.
-
-    A model fine-tuned from another was trained on whatever each stage trained on, so only the last images
-    that every stage held out are unseen.
-
-    Raises:
-        ValueError: the model records no training config, or one of its stages trained on the whole training set.
-    """
+def _stage_configs(model: str | os.PathLike[str], flag: str) -> list[TrainConfig]:
+    """The train configs of every stage a model went through, oldest first; ValueError if any is unrecorded."""
     folder = resolve_model_dir(model)
     if (folder / STATE).is_file():  # a run's checkpoint: the run folder holds its record
         run = Run.load(folder.parent)
@@ -247,9 +240,21 @@ def held_out_size(model: str | os.PathLike[str]) -> int:
         card = ModelCard.load(folder)
         configs = [stage.train_config for stage in card.stages] if card is not None else []
     if not configs or any(c is None for c in configs):
-        raise ValueError(f"{model} has no record of how it was trained, so which training images it held out is unknown: "
-                         "--split val needs a model trained with --val-size (a run folder, or a folder exported from one)")
-    sizes = [c.val_size for c in configs if c is not None]
+        raise ValueError(f"{model} has no record of how it was trained, so which training images it saw is unknown: "
+                         f"{flag} needs a run folder, or a folder exported from one")
+    return [c for c in configs if c is not None]
+
+
+def held_out_size(model: str | os.PathLike[str]) -> int:
+    """The size of the validation split a model never trained on: the smallest `val_size` of all its training stages.
+
+    A model fine-tuned from another was trained on whatever each stage trained on, so only the last images
+    that every stage held out are unseen.
+
+    Raises:
+        ValueError: the model records no training config, or one of its stages trained on the whole training set.
+    """
+    sizes = [c.val_size for c in _stage_configs(model, "--split val")]
     if min(sizes) < 1:
         which = "" if len(sizes) == 1 else f" (stage {sizes.index(min(sizes)) + 1} of {len(sizes)})"
         raise ValueError(f"{model} was trained on the whole training set{which}: it has no validation split. "
@@ -257,8 +262,22 @@ def held_out_size(model: str | os.PathLike[str]) -> int:
     return min(sizes)
 
 
+def trained_on_size(model: str | os.PathLike[str], num_train: int) -> int:
+    """How many of the first training images every stage of a model trained on, out of `num_train`.
+
+    Each stage trains on the first `train_size` images before its validation split (all of them without a
+    `train_size`), so the images all stages saw are the first of the smallest such count. Scored beside the
+    validation split, they measure how much better the model fits what it learned from than what it did not.
+
+    Raises:
+        ValueError: the model records no training config.
+    """
+    return min(min(c.train_size or num_train, num_train - c.val_size) for c in _stage_configs(model, "--split train"))
+
+
 __all__ = [
     "Run",
     "held_out_size",
+    "trained_on_size",
     "starting_record",
 ]
